@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace MambaRef.Cli.Commands;
+
+/// <summary>Every sub-command of <c>mambaref</c>; each lives in its own file in this folder.</summary>
+internal static class CommandCatalog
+{
+    public static IEnumerable<Command> All()
+    {
+        yield return SimdInfoCommand.Create();
+    }
+}
