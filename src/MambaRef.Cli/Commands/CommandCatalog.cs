@@ -8,5 +8,7 @@ internal static class CommandCatalog
     public static IEnumerable<Command> All()
     {
         yield return SimdInfoCommand.Create();
+        yield return OpCommand.Create();
+        yield return BenchCommand.Create();
     }
 }

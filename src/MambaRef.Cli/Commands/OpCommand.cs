@@ -1,0 +1,24 @@
+using System.CommandLine;
+
+namespace MambaRef.Cli.Commands;
+
+/// <summary><c>mambaref op VARIANT …</c>: evaluate one op, in any form, on inputs from a safetensors file.</summary>
+internal static class OpCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("op", "Evaluate an op (any variant, any form) on inputs read from a safetensors file.");
+        foreach (var sub in Variants())
+        {
+            command.Subcommands.Add(sub);
+        }
+
+        return command;
+    }
+
+    /// <summary>One sub-command per variant; each lives in its own file (OpMamba1Command.cs, …).</summary>
+    private static IEnumerable<Command> Variants()
+    {
+        yield break;
+    }
+}
