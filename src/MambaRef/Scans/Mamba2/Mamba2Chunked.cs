@@ -43,12 +43,58 @@ public static class Mamba2Chunked
         }
 
         int q = Math.Max(1, Math.Min(chunkSize, len));
-        Parallel.For(0, batch * heads, options.ParallelOptions, item =>
-            RunHead(inputs, item / heads, item % heads, q, firstSeq[item / heads], output.Data, final.Data, seqStates?.Data, width));
+        int groups = inputs.Groups;
+
+        // Bᵀ per (batch, group), [N, L], shared by the heads of the group: the diagonal blocks then read
+        // C_c · Bᵀ_c without a per-chunk transpose.
+        var bt = ArrayPool<T>.Shared.Rent(Math.Max(1, batch * groups * n * len));
+        try
+        {
+            Parallel.For(0, batch * groups, options.ParallelOptions, item => TransposeB(inputs.B.Data, bt, item / groups, item % groups, len, groups, n));
+            Parallel.For(0, batch * heads, options.ParallelOptions, item =>
+                RunHead(inputs, bt, item / heads, item % heads, q, firstSeq[item / heads], output.Data, final.Data, seqStates?.Data, width));
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(bt);
+        }
+
         return new SsdResult<T>(output, final, seqStates);
     }
 
-    private static void RunHead<T>(SsdInputs<T> inp, int b, int h, int chunk, int firstSeq, T[] output, T[] final, T[]? seqStates, SimdWidth width)
+    private static void TransposeB<T>(T[] b, T[] bt, int batchIndex, int g, int len, int groups, int n)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        const int Block = 16;
+        var src = b.AsSpan(((batchIndex * len * groups) + g) * n);
+        var dst = bt.AsSpan(((batchIndex * groups) + g) * n * len, n * len);
+        for (int t0 = 0; t0 < len; t0 += Block)
+        {
+            int t1 = Math.Min(len, t0 + Block);
+            for (int j = 0; j < n; j++)
+            {
+                var row = dst.Slice(j * len, len);
+                for (int t = t0; t < t1; t++)
+                {
+                    row[t] = src[(t * groups * n) + j];
+                }
+            }
+        }
+    }
+
+    /// <summary>dst[N,P] = srcᵀ for src[P,N] (or the reverse with the sizes swapped).</summary>
+    private static void Transpose<T>(ReadOnlySpan<T> src, int rows, int cols, Span<T> dst)
+    {
+        for (int i = 0; i < rows; i++)
+        {
+            for (int j = 0; j < cols; j++)
+            {
+                dst[(j * rows) + i] = src[(i * cols) + j];
+            }
+        }
+    }
+
+    private static void RunHead<T>(SsdInputs<T> inp, T[] bt, int b, int h, int chunk, int firstSeq, T[] output, T[] final, T[]? seqStates, SimdWidth width)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         int len = inp.Length, heads = inp.Heads, p = inp.HeadDim, g = inp.Groups, n = inp.StateSize;
@@ -61,7 +107,7 @@ public static class Mamba2Chunked
         var scalars = ArrayPool<T>.Shared.Rent(2 * chunk);
         var rows = ArrayPool<T>.Shared.Rent(3 * chunk * p);
         var mat = ArrayPool<T>.Shared.Rent(chunk * chunk);
-        var states = ArrayPool<T>.Shared.Rent(2 * pn);
+        var states = ArrayPool<T>.Shared.Rent(3 * pn);
         try
         {
             var runs = ints.AsSpan(0, len);
@@ -72,14 +118,17 @@ public static class Mamba2Chunked
             var xw = rows.AsSpan(chunk * p, chunk * p);
             var cs = rows.AsSpan(2 * chunk * p, chunk * p);
             var m = mat.AsSpan(0, chunk * chunk);
+
+            // The carried state is kept transposed, [N, P], so both products with it need no packing.
             var carried = states.AsSpan(0, pn);
             var next = states.AsSpan(pn, pn);
+            var ended = states.AsSpan(2 * pn, pn);
             SsdSequences.Runs(inp.SeqIdx, b, len, runs);
 
             bool hasState = !h0.IsEmpty;
             if (hasState)
             {
-                h0.CopyTo(carried);
+                Transpose(h0, p, n, carried);
             }
             else
             {
@@ -95,6 +144,7 @@ public static class Mamba2Chunked
             var outAll = output.AsSpan(((b * len * heads) + h) * p);
             var cAll = inp.C.Data.AsSpan(((b * len * g) + grp) * n);
             var bAll = inp.B.Data.AsSpan(((b * len * g) + grp) * n);
+            var btAll = bt.AsSpan(((b * g) + grp) * n * len, n * len);
             int runBefore = 0;
 
             for (int s0 = 0; s0 < len; s0 += chunk)
@@ -118,17 +168,14 @@ public static class Mamba2Chunked
 
                     dt[t] = SsdKernels.Delta(inp.Dt.Data[(((b * len) + s0 + t) * heads) + h], bias, inp.DtSoftplus, inp.ClampsDt, inp.DtLimit.Lo, inp.DtLimit.Hi);
                     cum[t] = (t == 0 || newRun ? T.Zero : cum[t - 1]) + (dt[t] * a);
-                    var xt = xc.Slice(t * ldx, p);
                     var dst = xdt.Slice(t * p, p);
-                    for (int i = 0; i < p; i++)
-                    {
-                        dst[i] = xt[i] * dt[t];
-                    }
+                    xc.Slice(t * ldx, p).CopyTo(dst);
+                    SimdOps.Scale(dt[t], dst, width);
                 }
 
                 // (1) diagonal block: Y = (L ∘ C Bᵀ)(Δ ⊙ x).
                 var mq = m[..(q * q)];
-                Gemm.Multiply<T>(cc, ldbc, false, bc, ldbc, true, mq, q, q, q, n, false, width);
+                Gemm.Multiply<T>(cc, ldbc, false, btAll[s0..], len, false, mq, q, q, q, n, false, width);
                 for (int i = 0; i < q; i++)
                 {
                     SsdKernels.DecayMask(mq.Slice(i * q, q), cum[..q], cum[i], segStart[i], i, width);
@@ -140,7 +187,7 @@ public static class Mamba2Chunked
                 if (hasState && inherit > 0)
                 {
                     var ch = cs[..(inherit * p)];
-                    Gemm.Multiply<T>(cc, ldbc, false, carried, n, true, ch, p, inherit, p, n, false, width);
+                    Gemm.Multiply<T>(cc, ldbc, false, carried, p, false, ch, p, inherit, p, n, false, width);
                     for (int t = 0; t < inherit; t++)
                     {
                         SimdOps.Axpy(SsdKernels.Exp(cum[t]), ch.Slice(t * p, p), yc.Slice(t * ldx, p), width);
@@ -163,29 +210,26 @@ public static class Mamba2Chunked
                         continue;
                     }
 
-                    var target = lastOfChunk ? next : seqStates.AsSpan((((firstSeq + runs[s0 + e]) * heads) + h) * pn, pn);
+                    var target = lastOfChunk ? next : ended;
                     int s = segStart[e], count = e - s + 1;
                     var xws = xw[..(count * p)];
                     for (int j = s; j <= e; j++)
                     {
                         var w = SsdKernels.Exp(cum[e] - cum[j]);
-                        var src = xdt.Slice(j * p, p);
                         var dst = xws.Slice((j - s) * p, p);
-                        for (int i = 0; i < p; i++)
-                        {
-                            dst[i] = w * src[i];
-                        }
+                        xdt.Slice(j * p, p).CopyTo(dst);
+                        SimdOps.Scale(w, dst, width);
                     }
 
-                    Gemm.Multiply<T>(xws, p, true, bc[(s * ldbc)..], ldbc, false, target, n, p, n, count, false, width);
+                    Gemm.Multiply<T>(bc[(s * ldbc)..], ldbc, true, xws, p, false, target, p, n, p, count, false, width);
                     if (hasState && e < inherit)
                     {
                         SimdOps.Axpy(SsdKernels.Exp(cum[e]), carried, target, width);
                     }
 
-                    if (lastOfChunk && endsSequence && seqStates is not null)
+                    if (endsSequence && seqStates is not null)
                     {
-                        target.CopyTo(seqStates.AsSpan((((firstSeq + runs[s0 + e]) * heads) + h) * pn, pn));
+                        Transpose(target, n, p, seqStates.AsSpan((((firstSeq + runs[s0 + e]) * heads) + h) * pn, pn));
                     }
                 }
 
@@ -194,7 +238,7 @@ public static class Mamba2Chunked
                 runBefore = runs[s0 + q - 1];
             }
 
-            carried.CopyTo(finalState);
+            Transpose(carried, n, p, finalState);
         }
         finally
         {
