@@ -109,6 +109,15 @@ internal static class Check
         }
     }
 
+    /// <summary>Throws naming <paramref name="name"/> unless <paramref name="found"/> equals <paramref name="expected"/>.</summary>
+    public static void Count(int found, int expected, string name, string shape)
+    {
+        if (found != expected)
+        {
+            throw new ArgumentException($"Tensor '{name}' has {found} elements; expected shape {shape} = {expected}.", name);
+        }
+    }
+
     /// <summary>Throws naming <paramref name="name"/> unless the array is null or has <paramref name="expected"/> elements.</summary>
     public static void Optional<T>(T[]? data, int expected, string name, string shape)
     {
