@@ -274,6 +274,10 @@ public static class Mamba1Chunked
             ref T y = ref sc.Y[0];
             ref T hs = ref sc.H[0];
             var one = TV.Splat(T.One);
+
+            // P_t is held at or above a floor far below any visible contribution (P·h_prev < 1e-30·|h_prev|),
+            // so long chunks of strong decay never reach subnormal numbers (slow on x86).
+            var floor = TV.Splat(T.CreateTruncating(typeof(T) == typeof(float) ? 1e-30 : 1e-290));
             for (int k = 0; k < n; k++)
             {
                 var va = TV.Load(ref Unsafe.Add(ref a, (nint)k * padded));
@@ -288,7 +292,7 @@ public static class Mamba1Chunked
                 {
                     nint o = t * w;
                     var decay = ScanExp.Exp<TV, T>(TV.Load(ref Unsafe.Add(ref dt, o)) * va);
-                    p *= decay;
+                    p = TV.Max(p * decay, floor);
                     local = TV.Fma(decay, local, TV.Load(ref Unsafe.Add(ref du, o)) * TB.Get<TV, T>(ref Unsafe.Add(ref bk, bo)));
                     h = TV.Fma(p, hPrev, local);
                     ref T yt = ref Unsafe.Add(ref y, o);

@@ -13,7 +13,7 @@ public sealed record ScanCase(int Seed, int Batch, int Dim, int State, int Lengt
 
     private static string Layout(int l) => l switch { 0 => "static", 1 => "[B,N,L]", _ => "[B,G,N,L]" };
 
-    /// <summary>Builds the float64 inputs (values in moderate ranges, A negative as in Mamba).</summary>
+    /// <summary>Builds the float64 inputs (values in moderate ranges, A negative as in Mamba, Δ ≥ 0 so the state stays bounded).</summary>
     public SelectiveScanInputs<double> Build()
     {
         var rng = new Random(Seed);
@@ -44,7 +44,7 @@ public sealed record ScanCase(int Seed, int Batch, int Dim, int State, int Lengt
             C = Proj(CLayout, CGroups),
             D = HasD ? Rand(-1, 1, Dim) : null,
             Z = HasZ ? Rand(-3, 3, Batch, Dim, Length) : null,
-            DeltaBias = HasBias ? Rand(-1, 1, Dim) : null,
+            DeltaBias = HasBias ? (Softplus ? Rand(-1, 1, Dim) : Rand(0, 0.3, Dim)) : null,
             DeltaSoftplus = Softplus,
             H0 = HasH0 ? Rand(-1, 1, Batch, Dim, State) : null,
         };
