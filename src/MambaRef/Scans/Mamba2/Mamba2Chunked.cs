@@ -45,12 +45,13 @@ public static class Mamba2Chunked
         int q = Math.Max(1, Math.Min(chunkSize, len));
         int groups = inputs.Groups;
 
-        // Bᵀ per (batch, group), [N, L], shared by the heads of the group: the diagonal blocks then read
-        // C_c · Bᵀ_c without a per-chunk transpose.
-        var bt = ArrayPool<T>.Shared.Rent(Math.Max(1, batch * groups * n * len));
+        // Bᵀ per (batch, group, chunk), [N, Q] blocks, shared by the heads of the group: the diagonal blocks
+        // then read C_c · Bᵀ_c without a per-chunk transpose, at a short row stride (no cache-set aliasing).
+        int chunks = (len + q - 1) / q;
+        var bt = ArrayPool<T>.Shared.Rent(Math.Max(1, batch * groups * chunks * n * q));
         try
         {
-            Parallel.For(0, batch * groups, options.ParallelOptions, item => TransposeB(inputs.B.Data, bt, item / groups, item % groups, len, groups, n));
+            Parallel.For(0, batch * groups, options.ParallelOptions, item => TransposeB(inputs.B.Data, bt, item / groups, item % groups, len, groups, n, q));
             Parallel.For(0, batch * heads, options.ParallelOptions, item =>
                 RunHead(inputs, bt, item / heads, item % heads, q, firstSeq[item / heads], output.Data, final.Data, seqStates?.Data, width));
         }
@@ -62,21 +63,27 @@ public static class Mamba2Chunked
         return new SsdResult<T>(output, final, seqStates);
     }
 
-    private static void TransposeB<T>(T[] b, T[] bt, int batchIndex, int g, int len, int groups, int n)
+    private static void TransposeB<T>(T[] b, T[] bt, int batchIndex, int g, int len, int groups, int n, int q)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         const int Block = 16;
+        int chunks = (len + q - 1) / q;
         var src = b.AsSpan(((batchIndex * len * groups) + g) * n);
-        var dst = bt.AsSpan(((batchIndex * groups) + g) * n * len, n * len);
-        for (int t0 = 0; t0 < len; t0 += Block)
+        var dst = bt.AsSpan(((batchIndex * groups) + g) * chunks * n * q, chunks * n * q);
+        for (int s0 = 0; s0 < len; s0 += q)
         {
-            int t1 = Math.Min(len, t0 + Block);
-            for (int j = 0; j < n; j++)
+            var block = dst.Slice(s0 / q * n * q, n * q);
+            int end = Math.Min(len, s0 + q);
+            for (int t0 = s0; t0 < end; t0 += Block)
             {
-                var row = dst.Slice(j * len, len);
-                for (int t = t0; t < t1; t++)
+                int t1 = Math.Min(end, t0 + Block);
+                for (int j = 0; j < n; j++)
                 {
-                    row[t] = src[(t * groups * n) + j];
+                    var row = block.Slice(j * q, q);
+                    for (int t = t0; t < t1; t++)
+                    {
+                        row[t - s0] = src[(t * groups * n) + j];
+                    }
                 }
             }
         }
@@ -144,7 +151,8 @@ public static class Mamba2Chunked
             var outAll = output.AsSpan(((b * len * heads) + h) * p);
             var cAll = inp.C.Data.AsSpan(((b * len * g) + grp) * n);
             var bAll = inp.B.Data.AsSpan(((b * len * g) + grp) * n);
-            var btAll = bt.AsSpan(((b * g) + grp) * n * len, n * len);
+            int chunks = (len + chunk - 1) / chunk;
+            var btAll = bt.AsSpan(((b * g) + grp) * chunks * n * chunk, chunks * n * chunk);
             int runBefore = 0;
 
             for (int s0 = 0; s0 < len; s0 += chunk)
@@ -175,7 +183,7 @@ public static class Mamba2Chunked
 
                 // (1) diagonal block: Y = (L ∘ C Bᵀ)(Δ ⊙ x).
                 var mq = m[..(q * q)];
-                Gemm.Multiply<T>(cc, ldbc, false, btAll[s0..], len, false, mq, q, q, q, n, false, width);
+                Gemm.Multiply<T>(cc, ldbc, false, btAll.Slice(s0 / chunk * n * chunk, n * chunk), chunk, false, mq, q, q, q, n, false, width);
                 for (int i = 0; i < q; i++)
                 {
                     SsdKernels.DecayMask(mq.Slice(i * q, q), cum[..q], cum[i], segStart[i], i, width);
