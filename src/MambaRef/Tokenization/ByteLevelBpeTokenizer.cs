@@ -236,13 +236,9 @@ public sealed partial class ByteLevelBpeTokenizer : ITokenizer
             return;
         }
 
-        if (normalize && _nfc && !Ascii.IsValid(segment))
+        if (normalize && _nfc && !Nfc.IsQuickNormalized(segment))
         {
-            var s = Encoding.UTF8.GetString(segment);
-            if (!s.IsNormalized(NormalizationForm.FormC))
-            {
-                segment = Encoding.UTF8.GetBytes(s.Normalize(NormalizationForm.FormC));
-            }
+            segment = Encoding.UTF8.GetBytes(Nfc.Normalize(Encoding.UTF8.GetString(segment)));
         }
 
         var pos = 0;
