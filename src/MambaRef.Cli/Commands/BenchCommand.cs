@@ -19,6 +19,6 @@ internal static class BenchCommand
     /// <summary>One sub-command per suite; each lives in its own file (BenchScanCommand.cs, …).</summary>
     private static IEnumerable<Command> Suites()
     {
-        yield break;
+        yield return BenchGenerateCommand.Create();
     }
 }
