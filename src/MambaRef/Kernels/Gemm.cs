@@ -110,6 +110,11 @@ public static class Gemm
             for (; j + (2 * w) <= n; j += 2 * w)
             {
                 int i = 0;
+                for (; i + 8 <= m; i += 8)
+                {
+                    Tile8x2<TV>(ref ra, ref rb, ref rc, i, j);
+                }
+
                 for (; i + 4 <= m; i += 4)
                 {
                     Tile4x2<TV>(ref ra, ref rb, ref rc, i, j);
@@ -130,6 +135,77 @@ public static class Gemm
             }
 
             return j;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private readonly void Tile8x2<TV>(ref T ra, ref T rb, ref T rc, int i, int j)
+            where TV : struct, IVec<TV, T>
+        {
+            int w = TV.Count;
+            TV c00 = TV.Zero, c01 = TV.Zero, c10 = TV.Zero, c11 = TV.Zero;
+            TV c20 = TV.Zero, c21 = TV.Zero, c30 = TV.Zero, c31 = TV.Zero;
+            TV c40 = TV.Zero, c41 = TV.Zero, c50 = TV.Zero, c51 = TV.Zero;
+            TV c60 = TV.Zero, c61 = TV.Zero, c70 = TV.Zero, c71 = TV.Zero;
+            ref T a0 = ref Unsafe.Add(ref ra, i * rsA);
+            int r1 = rsA, r2 = 2 * rsA, r3 = 3 * rsA, r4 = 4 * rsA, r5 = 5 * rsA, r6 = 6 * rsA, r7 = 7 * rsA;
+            ref T bk = ref Unsafe.Add(ref rb, j);
+            ref T ak = ref a0;
+            for (int kk = 0; kk < k; kk++)
+            {
+                var b0 = TV.Load(ref bk);
+                var b1 = TV.Load(ref Unsafe.Add(ref bk, w));
+                var x = TV.Splat(ak);
+                c00 = TV.Fma(x, b0, c00);
+                c01 = TV.Fma(x, b1, c01);
+                x = TV.Splat(Unsafe.Add(ref ak, r1));
+                c10 = TV.Fma(x, b0, c10);
+                c11 = TV.Fma(x, b1, c11);
+                x = TV.Splat(Unsafe.Add(ref ak, r2));
+                c20 = TV.Fma(x, b0, c20);
+                c21 = TV.Fma(x, b1, c21);
+                x = TV.Splat(Unsafe.Add(ref ak, r3));
+                c30 = TV.Fma(x, b0, c30);
+                c31 = TV.Fma(x, b1, c31);
+                x = TV.Splat(Unsafe.Add(ref ak, r4));
+                c40 = TV.Fma(x, b0, c40);
+                c41 = TV.Fma(x, b1, c41);
+                x = TV.Splat(Unsafe.Add(ref ak, r5));
+                c50 = TV.Fma(x, b0, c50);
+                c51 = TV.Fma(x, b1, c51);
+                x = TV.Splat(Unsafe.Add(ref ak, r6));
+                c60 = TV.Fma(x, b0, c60);
+                c61 = TV.Fma(x, b1, c61);
+                x = TV.Splat(Unsafe.Add(ref ak, r7));
+                c70 = TV.Fma(x, b0, c70);
+                c71 = TV.Fma(x, b1, c71);
+                bk = ref Unsafe.Add(ref bk, ldb);
+                ak = ref Unsafe.Add(ref ak, csA);
+            }
+
+            ref T c0 = ref Unsafe.Add(ref rc, (i * ldc) + j);
+            Put(ref c0, c00);
+            Put(ref Unsafe.Add(ref c0, w), c01);
+            c0 = ref Unsafe.Add(ref c0, ldc);
+            Put(ref c0, c10);
+            Put(ref Unsafe.Add(ref c0, w), c11);
+            c0 = ref Unsafe.Add(ref c0, ldc);
+            Put(ref c0, c20);
+            Put(ref Unsafe.Add(ref c0, w), c21);
+            c0 = ref Unsafe.Add(ref c0, ldc);
+            Put(ref c0, c30);
+            Put(ref Unsafe.Add(ref c0, w), c31);
+            c0 = ref Unsafe.Add(ref c0, ldc);
+            Put(ref c0, c40);
+            Put(ref Unsafe.Add(ref c0, w), c41);
+            c0 = ref Unsafe.Add(ref c0, ldc);
+            Put(ref c0, c50);
+            Put(ref Unsafe.Add(ref c0, w), c51);
+            c0 = ref Unsafe.Add(ref c0, ldc);
+            Put(ref c0, c60);
+            Put(ref Unsafe.Add(ref c0, w), c61);
+            c0 = ref Unsafe.Add(ref c0, ldc);
+            Put(ref c0, c70);
+            Put(ref Unsafe.Add(ref c0, w), c71);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
