@@ -19,6 +19,7 @@ internal static class BenchCommand
     /// <summary>One sub-command per suite; each lives in its own file (BenchScanCommand.cs, …).</summary>
     private static IEnumerable<Command> Suites()
     {
+        yield return BenchGenerateCommand.Create();
         yield return BenchScanCommand.Create();
         yield return BenchSsdCommand.Create();
     }

@@ -10,5 +10,6 @@ internal static class CommandCatalog
         yield return SimdInfoCommand.Create();
         yield return OpCommand.Create();
         yield return BenchCommand.Create();
+        yield return InfoCommand.Create();
     }
 }

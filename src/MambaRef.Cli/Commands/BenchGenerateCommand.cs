@@ -1,0 +1,130 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using MambaRef.Kernels;
+using MambaRef.Models;
+
+namespace MambaRef.Cli.Commands;
+
+/// <summary>
+/// <c>mambaref bench generate</c>: prefill and decode tokens/s of mamba-130m-shaped and mamba2-130m-shaped
+/// random models, F32 and BF16 weights, 1 and 2 threads, and the process's peak memory.
+/// </summary>
+internal static class BenchGenerateCommand
+{
+    /// <summary>mamba-130m's shape (state-spaces/mamba-130m): d_model 768, 24 layers, d_state 16, expand 2.</summary>
+    public static MambaConfig Mamba130M { get; } = new()
+    {
+        Architecture = MambaArchitecture.Mamba1,
+        ModelType = "mamba-130m-shaped",
+        HiddenSize = 768,
+        NumLayers = 24,
+        VocabSize = 50280,
+        StateSize = 16,
+        ConvKernel = 4,
+        IntermediateSize = 1536,
+        TimeStepRank = 48,
+        ChunkSize = 64,
+    };
+
+    /// <summary>mamba2-130m's shape: d_model 768, 24 layers, headdim 64, d_state 128, one group.</summary>
+    public static MambaConfig Mamba2_130M { get; } = new()
+    {
+        Architecture = MambaArchitecture.Mamba2,
+        ModelType = "mamba2-130m-shaped",
+        HiddenSize = 768,
+        NumLayers = 24,
+        VocabSize = 50288,
+        StateSize = 128,
+        ConvKernel = 4,
+        IntermediateSize = 1536,
+        NumHeads = 24,
+        HeadDim = 64,
+        NGroups = 1,
+        ChunkSize = 64,
+    };
+
+    public static Command Create()
+    {
+        var prompt = new Option<int>("--prompt-tokens") { Description = "Prompt length for the prefill measurement.", DefaultValueFactory = _ => 64 };
+        var decode = new Option<int>("--decode-tokens") { Description = "Tokens decoded one at a time.", DefaultValueFactory = _ => 32 };
+        var arch = new Option<string>("--arch") { Description = "mamba1, mamba2 or all.", DefaultValueFactory = _ => "all" };
+        var dtype = new Option<string>("--dtype") { Description = "f32, bf16 or all.", DefaultValueFactory = _ => "all" };
+        var threads = new Option<string>("--threads") { Description = "Comma-separated thread counts.", DefaultValueFactory = _ => "1,2" };
+        var layers = new Option<int>("--layers") { Description = "Number of layers (24 for the 130m shape).", DefaultValueFactory = _ => 24 };
+        var command = new Command("generate", "Prefill and decode tokens/s of 130m-shaped random Mamba and Mamba-2 models.");
+        command.Options.Add(prompt);
+        command.Options.Add(decode);
+        command.Options.Add(arch);
+        command.Options.Add(dtype);
+        command.Options.Add(threads);
+        command.Options.Add(layers);
+        command.SetAction(parse =>
+        {
+            int p = parse.GetValue(prompt), d = parse.GetValue(decode), n = parse.GetValue(layers);
+            string a = parse.GetValue(arch) ?? "all", t = parse.GetValue(dtype) ?? "all";
+            int[] threadCounts;
+            try
+            {
+                threadCounts = [.. (parse.GetValue(threads) ?? "1,2").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture))];
+            }
+            catch (FormatException)
+            {
+                Console.Error.WriteLine("--threads must be a comma-separated list of integers");
+                return 2;
+            }
+
+            if (p < 1 || d < 1 || n < 1 || threadCounts.Any(x => x < 1) || a is not ("all" or "mamba1" or "mamba2") || t is not ("all" or "f32" or "bf16"))
+            {
+                Console.Error.WriteLine("bad arguments: --prompt-tokens, --decode-tokens, --layers and --threads must be ≥ 1; --arch mamba1|mamba2|all; --dtype f32|bf16|all");
+                return 2;
+            }
+
+            Console.WriteLine($"SIMD {SimdCapabilities.Default}, {Environment.ProcessorCount} cores; prompt {p} tokens, decode {d} tokens");
+            Console.WriteLine("BF16 weights are rounded to bfloat16 and widened to float32 at load (compute is float32 for both).");
+            Console.WriteLine($"{"model",-20} {"weights",-7} {"threads",7} {"prefill tok/s",14} {"decode tok/s",13} {"peak MiB",9}");
+            foreach (var config in new[] { Mamba130M, Mamba2_130M })
+            {
+                if (a != "all" && (a == "mamba1") != (config.Architecture == MambaArchitecture.Mamba1))
+                {
+                    continue;
+                }
+
+                foreach (bool bf16 in new[] { false, true })
+                {
+                    if (t != "all" && (t == "bf16") != bf16)
+                    {
+                        continue;
+                    }
+
+                    var cfg = config with { NumLayers = n };
+                    var weights = RandomWeights.Create<float>(cfg, 1, bf16);
+                    foreach (int th in threadCounts)
+                    {
+                        using var model = new MambaLanguageModel<float>(cfg, weights, new ComputeOptions { Threads = th });
+                        var tokens = Enumerable.Range(0, p).Select(i => (i * 7919) % cfg.VocabSize).ToArray();
+                        var cache = model.CreateCache();
+                        model.Prefill([tokens[..Math.Min(4, p)]], [cache]); // warm-up (JIT)
+                        model.DecodeStep(1, cache);
+                        cache.Reset();
+                        var sw = Stopwatch.StartNew();
+                        model.Prefill([tokens], [cache]);
+                        double prefill = p / sw.Elapsed.TotalSeconds;
+                        sw.Restart();
+                        for (int i = 0; i < d; i++)
+                        {
+                            model.DecodeStep((i * 31) % cfg.VocabSize, cache);
+                        }
+
+                        double decodeRate = d / sw.Elapsed.TotalSeconds;
+                        long peak = Process.GetCurrentProcess().PeakWorkingSet64 / (1024 * 1024);
+                        Console.WriteLine($"{cfg.ModelType,-20} {(bf16 ? "bf16" : "f32"),-7} {th,7} {prefill,14:F1} {decodeRate,13:F1} {peak,9}");
+                    }
+                }
+            }
+
+            return 0;
+        });
+        return command;
+    }
+}

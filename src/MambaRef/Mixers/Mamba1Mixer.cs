@@ -1,0 +1,111 @@
+using System.Numerics;
+using MambaRef.Inference;
+using MambaRef.Kernels;
+using MambaRef.Models;
+
+namespace MambaRef.Mixers;
+
+/// <summary>
+/// The Mamba-1 block of MATH.md §2 (also FalconMamba with <see cref="MambaConfig.BcdtRmsNorm"/>):
+/// in_proj → (x, z); x = silu(causal depthwise conv1d(x) + bias); x_proj → (dt, B, C); δ = dt_proj·dt;
+/// A = −exp(A_log); selective scan with δ bias and softplus, gated by silu(z); out_proj. Prefill runs a
+/// packed batch of sequences (projections over all tokens at once, the scan per sequence from its cache);
+/// <see cref="Step"/> runs one token of one sequence without allocating.
+/// </summary>
+public sealed class Mamba1Mixer<T>
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    private readonly MambaConfig config;
+    private readonly LayerWeights<T> w;
+    private readonly T[] convT;
+    private readonly T mixerEps;
+    private readonly int layer;
+
+    /// <summary>Creates the mixer of layer <paramref name="layer"/>.</summary>
+    public Mamba1Mixer(MambaConfig config, LayerWeights<T> weights, int layer)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(weights);
+        this.config = config;
+        w = weights;
+        this.layer = layer;
+        convT = MixerOps.TransposeConv(weights.ConvWeight, config.ConvDim, config.ConvKernel);
+        mixerEps = T.CreateTruncating(config.MixerRmsEpsilon);
+    }
+
+    /// <summary>hidden[rows] += mixer(normed[rows]) for a packed batch of sequences continuing from their caches.</summary>
+    internal void Prefill(T[] normed, T[] hidden, ReadOnlySpan<PrefillSegment> segments, IReadOnlyList<MambaCache<T>> caches, RowParallel<T> rows, SimdWidth width)
+    {
+        int h = config.HiddenSize, inner = config.IntermediateSize, n = config.StateSize, r = config.TimeStepRank;
+        int xw = r + (2 * n);
+        int total = segments[^1].Start + segments[^1].Length;
+        var proj = new T[total * 2 * inner];
+        rows.MatMul(normed, 0, h, w.InProj, proj, 0, 2 * inner, total, 2 * inner, h, false);
+        MixerOps.AddBiasRows<T>(proj, 2 * inner, total, w.InProjBias, width);
+
+        var xc = new T[total * inner];
+        for (int s = 0; s < segments.Length; s++)
+        {
+            var seg = segments[s];
+            MixerOps.ConvPrefill<T>(proj.AsSpan(seg.Start * 2 * inner), 2 * inner, 0, seg.Length, inner, config.ConvKernel, convT, w.ConvBias, caches[s].ConvStates[layer], xc.AsSpan(seg.Start * inner), width);
+        }
+
+        var xdbl = new T[total * xw];
+        rows.MatMul(xc, 0, inner, w.XProj, xdbl, 0, xw, total, xw, inner, false);
+        if (config.BcdtRmsNorm)
+        {
+            for (int t = 0; t < total; t++)
+            {
+                var row = xdbl.AsSpan(t * xw, xw);
+                MixerOps.RmsNoWeight(row[..r], mixerEps, width);
+                MixerOps.RmsNoWeight(row.Slice(r, n), mixerEps, width);
+                MixerOps.RmsNoWeight(row.Slice(r + n, n), mixerEps, width);
+            }
+        }
+
+        var dt = new T[total * inner];
+        rows.MatMul(xdbl, 0, xw, w.DtProj, dt, 0, inner, total, inner, r, false);
+
+        var y = new T[total * inner];
+        for (int s = 0; s < segments.Length; s++)
+        {
+            var seg = segments[s];
+            ScanBridge.Mamba1Prefill<T>(
+                xc.AsSpan(seg.Start * inner), dt.AsSpan(seg.Start * inner), proj.AsSpan((seg.Start * 2 * inner) + inner), 2 * inner,
+                xdbl.AsSpan(seg.Start * xw), xw, r, r + n, w.A, w.D, w.DtBias, seg.Length, inner, n, caches[s].SsmStates[layer], y.AsSpan(seg.Start * inner));
+        }
+
+        rows.MatMul(y, 0, inner, w.OutProj, hidden, 0, h, total, h, inner, true);
+        MixerOps.AddBiasRows<T>(hidden, h, total, w.OutProjBias, width);
+    }
+
+    /// <summary>cache.Hidden += mixer(cache.Normed) for one token; allocates nothing.</summary>
+    internal void Step(MambaCache<T> cache, RowParallel<T> rows, SimdWidth width)
+    {
+        int h = config.HiddenSize, inner = config.IntermediateSize, n = config.StateSize, r = config.TimeStepRank;
+        var proj = cache.Projected;
+        rows.MatVec(w.InProj, cache.Normed, 0, h, proj, 0, 2 * inner);
+        if (w.InProjBias.Length > 0)
+        {
+            SimdOps.Axpy<T>(T.One, w.InProjBias, proj, width);
+        }
+
+        MixerOps.ConvStep<T>(proj.AsSpan(0, inner), config.ConvKernel, convT, w.ConvBias, cache.ConvStates[layer], cache.Conv, width);
+        var xdbl = cache.XDbl;
+        rows.MatVec(w.XProj, cache.Conv, 0, inner, xdbl, 0, xdbl.Length);
+        if (config.BcdtRmsNorm)
+        {
+            MixerOps.RmsNoWeight(xdbl.AsSpan(0, r), mixerEps, width);
+            MixerOps.RmsNoWeight(xdbl.AsSpan(r, n), mixerEps, width);
+            MixerOps.RmsNoWeight(xdbl.AsSpan(r + n, n), mixerEps, width);
+        }
+
+        rows.MatVec(w.DtProj, xdbl, 0, r, cache.Dt, 0, inner);
+        ScanBridge.Mamba1Step<T>(cache.Conv, cache.Dt, w.A, xdbl.AsSpan(r, n), xdbl.AsSpan(r + n, n), w.D, proj.AsSpan(inner, inner), w.DtBias, cache.SsmStates[layer], cache.Y);
+        rows.MatVec(w.OutProj, cache.Y, 0, inner, cache.Hidden, 0, h, add: true);
+        if (w.OutProjBias.Length > 0)
+        {
+            SimdOps.Axpy<T>(T.One, w.OutProjBias, cache.Hidden, width);
+        }
+    }
+}
