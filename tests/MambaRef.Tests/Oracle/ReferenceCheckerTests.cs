@@ -142,13 +142,13 @@ public sealed class ReferenceCheckerTests : IDisposable
     {
         var good = Candidate(DType.F32);
         var bad = Candidate(DType.F32, out_ => out_[0, 0, 0] = double.NaN);
-        Assert.Equal(0, Cli.Program.Main(["check", "--reference-dir", dir.Path, "--case", "mamba1_small", "--candidate", good]));
-        Assert.Equal(1, Cli.Program.Main(["check", "--reference-dir", dir.Path, "--case", "mamba1_small", "--candidate", bad, "--json"]));
-        Assert.Equal(0, Cli.Program.Main(["check", "--expected", Path.Combine(dir.Path, entry.File), "--candidate", good, "--rtol", "1e-4", "--atol", "1e-6"]));
+        Assert.Equal(0, global::MambaRef.Cli.Program.Main(["check", "--reference-dir", dir.Path, "--case", "mamba1_small", "--candidate", good]));
+        Assert.Equal(1, global::MambaRef.Cli.Program.Main(["check", "--reference-dir", dir.Path, "--case", "mamba1_small", "--candidate", bad, "--json"]));
+        Assert.Equal(0, global::MambaRef.Cli.Program.Main(["check", "--expected", Path.Combine(dir.Path, entry.File), "--candidate", good, "--rtol", "1e-4", "--atol", "1e-6"]));
         var cands = Directory.CreateDirectory(dir.File("cands")).FullName;
         File.Copy(good, Path.Combine(cands, "mamba1_small.safetensors"));
-        Assert.Equal(0, Cli.Program.Main(["check", "--reference-dir", dir.Path, "--all", "--candidate-dir", cands]));
-        Assert.NotEqual(0, Cli.Program.Main(["check", "--reference-dir", dir.Path, "--case", "no_such_case", "--candidate", good]));
+        Assert.Equal(0, global::MambaRef.Cli.Program.Main(["check", "--reference-dir", dir.Path, "--all", "--candidate-dir", cands]));
+        Assert.NotEqual(0, global::MambaRef.Cli.Program.Main(["check", "--reference-dir", dir.Path, "--case", "no_such_case", "--candidate", good]));
     }
 
     private static float BitIncrement(float v) => MathF.BitIncrement(v);
