@@ -19,6 +19,6 @@ internal static class OpCommand
     /// <summary>One sub-command per variant; each lives in its own file (OpMamba1Command.cs, …).</summary>
     private static IEnumerable<Command> Variants()
     {
-        yield break;
+        yield return Op.OpMamba1Command.Create();
     }
 }

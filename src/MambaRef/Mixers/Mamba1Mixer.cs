@@ -2,6 +2,8 @@ using System.Numerics;
 using MambaRef.Inference;
 using MambaRef.Kernels;
 using MambaRef.Models;
+using MambaRef.Scans.Mamba1;
+using MambaRef.Tensors;
 
 namespace MambaRef.Mixers;
 
@@ -9,8 +11,8 @@ namespace MambaRef.Mixers;
 /// The Mamba-1 block of MATH.md §2 (also FalconMamba with <see cref="MambaConfig.BcdtRmsNorm"/>):
 /// in_proj → (x, z); x = silu(causal depthwise conv1d(x) + bias); x_proj → (dt, B, C); δ = dt_proj·dt;
 /// A = −exp(A_log); selective scan with δ bias and softplus, gated by silu(z); out_proj. Prefill runs a
-/// packed batch of sequences (projections over all tokens at once, the scan per sequence from its cache);
-/// <see cref="Step"/> runs one token of one sequence without allocating.
+/// packed batch of sequences (projections over all tokens at once, then <see cref="Mamba1Chunked"/> per sequence
+/// from its cache); <see cref="Step"/> runs one token of one sequence with <see cref="Mamba1Step"/> without allocating.
 /// </summary>
 public sealed class Mamba1Mixer<T>
     where T : unmanaged, IBinaryFloatingPointIeee754<T>
@@ -20,13 +22,16 @@ public sealed class Mamba1Mixer<T>
     private readonly T[] convT;
     private readonly T mixerEps;
     private readonly int layer;
+    private readonly ComputeOptions options;
 
     /// <summary>Creates the mixer of layer <paramref name="layer"/>.</summary>
-    public Mamba1Mixer(MambaConfig config, LayerWeights<T> weights, int layer)
+    public Mamba1Mixer(MambaConfig config, LayerWeights<T> weights, int layer, ComputeOptions options)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(weights);
+        ArgumentNullException.ThrowIfNull(options);
         this.config = config;
+        this.options = options;
         w = weights;
         this.layer = layer;
         convT = MixerOps.TransposeConv(weights.ConvWeight, config.ConvDim, config.ConvKernel);
@@ -69,10 +74,7 @@ public sealed class Mamba1Mixer<T>
         var y = new T[total * inner];
         for (int s = 0; s < segments.Length; s++)
         {
-            var seg = segments[s];
-            ScanBridge.Mamba1Prefill<T>(
-                xc.AsSpan(seg.Start * inner), dt.AsSpan(seg.Start * inner), proj.AsSpan((seg.Start * 2 * inner) + inner), 2 * inner,
-                xdbl.AsSpan(seg.Start * xw), xw, r, r + n, w.A, w.D, w.DtBias, seg.Length, inner, n, caches[s].SsmStates[layer], y.AsSpan(seg.Start * inner));
+            Scan(segments[s], xc, dt, proj, xdbl, caches[s].SsmStates[layer], y);
         }
 
         rows.MatMul(y, 0, inner, w.OutProj, hidden, 0, h, total, h, inner, true);
@@ -101,11 +103,74 @@ public sealed class Mamba1Mixer<T>
         }
 
         rows.MatVec(w.DtProj, xdbl, 0, r, cache.Dt, 0, inner);
-        ScanBridge.Mamba1Step<T>(cache.Conv, cache.Dt, w.A, xdbl.AsSpan(r, n), xdbl.AsSpan(r + n, n), w.D, proj.AsSpan(inner, inner), w.DtBias, cache.SsmStates[layer], cache.Y);
+        Mamba1Step.Update<T>(cache.Conv, cache.Dt, w.A, xdbl.AsSpan(r, n), xdbl.AsSpan(r + n, n), w.D, proj.AsSpan(inner, inner), w.DtBias, true, 1, cache.SsmStates[layer], cache.Y, width);
         rows.MatVec(w.OutProj, cache.Y, 0, inner, cache.Hidden, 0, h, add: true);
         if (w.OutProjBias.Length > 0)
         {
             SimdOps.Axpy<T>(T.One, w.OutProjBias, cache.Hidden, width);
+        }
+    }
+
+    /// <summary>
+    /// The selective scan of one sequence of the packed batch: the token-major rows are laid out as the scan's
+    /// [1, D, L] / [1, N, L] operands, <see cref="Mamba1Chunked"/> runs from the cached state, the output goes
+    /// back token-major into <paramref name="y"/> and the final state into <paramref name="state"/>.
+    /// </summary>
+    private void Scan(PrefillSegment seg, T[] xc, T[] dt, T[] proj, T[] xdbl, T[] state, T[] y)
+    {
+        int inner = config.IntermediateSize, n = config.StateSize, r = config.TimeStepRank, len = seg.Length;
+        int xw = r + (2 * n);
+        var u = new T[inner * len];
+        var delta = new T[inner * len];
+        var z = new T[inner * len];
+        var b = new T[n * len];
+        var c = new T[n * len];
+        for (int t = 0; t < len; t++)
+        {
+            int row = seg.Start + t;
+            var xr = xc.AsSpan(row * inner, inner);
+            var dr = dt.AsSpan(row * inner, inner);
+            var zr = proj.AsSpan((row * 2 * inner) + inner, inner);
+            for (int ch = 0; ch < inner; ch++)
+            {
+                u[(ch * len) + t] = xr[ch];
+                delta[(ch * len) + t] = dr[ch];
+                z[(ch * len) + t] = zr[ch];
+            }
+
+            var bc = xdbl.AsSpan((row * xw) + r, 2 * n);
+            for (int k = 0; k < n; k++)
+            {
+                b[(k * len) + t] = bc[k];
+                c[(k * len) + t] = bc[n + k];
+            }
+        }
+
+        var result = Mamba1Chunked.Run(
+            new SelectiveScanInputs<T>
+            {
+                U = new NdArray<T>(u, 1, inner, len),
+                Delta = new NdArray<T>(delta, 1, inner, len),
+                A = new NdArray<T>(w.A, inner, n),
+                B = new NdArray<T>(b, 1, n, len),
+                C = new NdArray<T>(c, 1, n, len),
+                D = w.D.Length == 0 ? null : new NdArray<T>(w.D, inner),
+                Z = new NdArray<T>(z, 1, inner, len),
+                DeltaBias = w.DtBias.Length == 0 ? null : new NdArray<T>(w.DtBias, inner),
+                DeltaSoftplus = true,
+                H0 = new NdArray<T>(state, 1, inner, n),
+            },
+            config.ChunkSize,
+            options);
+        result.LastState.Data.CopyTo(state, 0);
+        var o = result.Out.Data;
+        for (int ch = 0; ch < inner; ch++)
+        {
+            var src = o.AsSpan(ch * len, len);
+            for (int t = 0; t < len; t++)
+            {
+                y[((seg.Start + t) * inner) + ch] = src[t];
+            }
         }
     }
 }

@@ -35,8 +35,8 @@ public sealed class MambaLanguageModel<T> : IDisposable
         eps = T.CreateTruncating(config.LayerNormEpsilon);
         rows = new RowParallel<T>(Options.EffectiveThreads, width);
         bool m1 = config.Architecture == MambaArchitecture.Mamba1;
-        mixers1 = m1 ? [.. weights.Layers.Select((l, i) => new Mamba1Mixer<T>(config, l, i))] : [];
-        mixers2 = m1 ? [] : [.. weights.Layers.Select((l, i) => new Mamba2Mixer<T>(config, l, i))];
+        mixers1 = m1 ? [.. weights.Layers.Select((l, i) => new Mamba1Mixer<T>(config, l, i, Options))] : [];
+        mixers2 = m1 ? [] : [.. weights.Layers.Select((l, i) => new Mamba2Mixer<T>(config, l, i, Options))];
     }
 
     /// <summary>The configuration.</summary>

@@ -167,35 +167,47 @@ internal sealed class OpOutputFile
 /// <summary>Runs an op command body, turning expected failures into a message on stderr and exit code 1 or 2.</summary>
 internal static class OpRunner
 {
-    public static int Run(Func<int> body)
+    public static int Run(Func<int> body) => Run(Console.Error, body);
+
+    /// <summary>Runs <paramref name="body"/>, writing expected failures to the invocation's error writer.</summary>
+    public static int Run(ParseResult parse, Func<int> body)
     {
+        ArgumentNullException.ThrowIfNull(parse);
+        return Run(parse.InvocationConfiguration.Error, body);
+    }
+
+    /// <summary>Runs <paramref name="body"/>, writing expected failures to <paramref name="error"/>.</summary>
+    public static int Run(TextWriter error, Func<int> body)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        ArgumentNullException.ThrowIfNull(body);
         try
         {
             return body();
         }
         catch (MambaRefFormatException e)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            error.WriteLine($"error: {e.Message}");
             return 2;
         }
         catch (ArgumentException e)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            error.WriteLine($"error: {e.Message}");
             return 1;
         }
         catch (IOException e)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            error.WriteLine($"error: {e.Message}");
             return 2;
         }
         catch (UnauthorizedAccessException e)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            error.WriteLine($"error: {e.Message}");
             return 2;
         }
         catch (InvalidOperationException e)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            error.WriteLine($"error: {e.Message}");
             return 1;
         }
     }
