@@ -13,6 +13,7 @@ internal static class SimdInfoCommand
         {
             Console.WriteLine($"supported: {string.Join(", ", SimdCapabilities.Supported)}");
             Console.WriteLine($"default:   {SimdCapabilities.Default}");
+            Console.WriteLine($"emulation: {(SimdCapabilities.AllowEmulation ? "on" : "off")} ({SimdCapabilities.EmulateVariable}=1 lets --simd force a width this machine does not accelerate; it then runs in software, same results, slower)");
             return 0;
         });
         return command;

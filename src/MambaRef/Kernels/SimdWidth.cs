@@ -27,8 +27,28 @@ public static class SimdCapabilities
     /// <summary>Name of the environment variable that forces a width.</summary>
     public const string EnvironmentVariable = "MAMBAREF_SIMD";
 
+    /// <summary>Name of the environment variable that allows widths this machine does not accelerate (software-emulated).</summary>
+    public const string EmulateVariable = "MAMBAREF_SIMD_EMULATE";
+
     /// <summary>Every width that runs accelerated here, narrowest first; <see cref="SimdWidth.Scalar"/> is always present.</summary>
     public static IReadOnlyList<SimdWidth> Supported { get; } = DetectSupported();
+
+    /// <summary>Every width, narrowest first: what can run when <see cref="AllowEmulation"/> is on.</summary>
+    public static IReadOnlyList<SimdWidth> All { get; } = [SimdWidth.Scalar, SimdWidth.V128, SimdWidth.V256, SimdWidth.V512];
+
+    /// <summary>
+    /// When true, a width this machine does not accelerate may still be forced: .NET then runs that vector type in
+    /// software, element by element, with the same IEEE results (fused multiply-add stays fused), only slower. The
+    /// tests use it to exercise the Vector512 code path on a machine without AVX-512. Defaults to
+    /// <c>MAMBAREF_SIMD_EMULATE=1</c>.
+    /// </summary>
+    public static bool AllowEmulation { get; set; } = Environment.GetEnvironmentVariable(EmulateVariable) == "1";
+
+    /// <summary>The widths that can run now: <see cref="Supported"/>, or <see cref="All"/> with emulation allowed.</summary>
+    public static IReadOnlyList<SimdWidth> Runnable => AllowEmulation ? All : Supported;
+
+    /// <summary>True if <paramref name="width"/> would run in software emulation (not accelerated here).</summary>
+    public static bool IsEmulated(SimdWidth width) => !Supported.Contains(width);
 
     /// <summary>The widest supported width.</summary>
     public static SimdWidth Best => Supported[^1];
@@ -43,10 +63,10 @@ public static class SimdCapabilities
     public static SimdWidth Resolve(SimdWidth? requested)
     {
         var width = requested ?? Default;
-        if (!IsSupported(width))
+        if (!IsSupported(width) && !AllowEmulation)
         {
             throw new ArgumentException(
-                $"SIMD width {Format(width)} is not supported on this machine (supported: {string.Join(", ", Supported.Select(Format))}).",
+                $"SIMD width {Format(width)} is not supported on this machine (supported: {string.Join(", ", Supported.Select(Format))}; set {EmulateVariable}=1 to run it in software emulation).",
                 nameof(requested));
         }
 
@@ -108,7 +128,7 @@ public static class SimdCapabilities
             throw new InvalidOperationException($"{EnvironmentVariable}={text}: {e.Message}", e);
         }
 
-        if (!Supported.Contains(width))
+        if (!Supported.Contains(width) && !AllowEmulation)
         {
             throw new InvalidOperationException(
                 $"{EnvironmentVariable}={text}: this machine does not support that width (supported: {string.Join(", ", Supported.Select(Format))}).");

@@ -11,7 +11,7 @@ public static class Widths
         get
         {
             var data = new TheoryData<SimdWidth>();
-            foreach (var w in SimdCapabilities.Supported)
+            foreach (var w in SimdCapabilities.Runnable)
             {
                 data.Add(w);
             }
