@@ -14,7 +14,7 @@ namespace MambaRef.Models;
 /// </summary>
 public static class ModelLoader
 {
-    /// <summary>Loads a model from a checkpoint directory.</summary>
+    /// <summary>Loads a model from a checkpoint (see <see cref="LoadWeights{T}"/> for the accepted paths).</summary>
     public static MambaLanguageModel<T> Load<T>(string path, ComputeOptions? options = null)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
@@ -22,24 +22,34 @@ public static class ModelLoader
         return new MambaLanguageModel<T>(config, weights, options);
     }
 
-    /// <summary>Reads the config and the weights of a checkpoint directory.</summary>
+    /// <summary>
+    /// Reads the config and the weights of a checkpoint: a GGUF file (llama.cpp's <c>mamba</c>/<c>mamba2</c> layout,
+    /// recognised by its magic bytes), a directory holding config.json and model.safetensors or the sharded
+    /// model.safetensors.index.json, or a single .safetensors file (or an index) with its config.json beside it.
+    /// </summary>
     public static (MambaConfig Config, MambaWeights<T> Weights) LoadWeights<T>(string path)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(path);
+        if (File.Exists(path))
+        {
+            if (CheckpointFiles.IsGguf(path))
+            {
+                return GgufModel.Load<T>(path);
+            }
+
+            var besideConfig = ConfigJson.Read(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path)) ?? ".", "config.json"));
+            using var file = CheckpointFiles.Open(path);
+            return (besideConfig, WeightLoader.Load<T>(file, besideConfig, TensorNaming.HuggingFace));
+        }
+
         if (!Directory.Exists(path))
         {
-            throw new MambaRefFormatException(path, "model", "not a directory holding config.json and model.safetensors");
+            throw new MambaRefFormatException(path, "model", "neither a GGUF or safetensors file nor a directory holding config.json and model.safetensors");
         }
 
         var config = ConfigJson.Read(Path.Combine(path, "config.json"));
-        string file = Path.Combine(path, "model.safetensors");
-        if (!File.Exists(file))
-        {
-            throw new MambaRefFormatException(file, "model.safetensors", "file not found");
-        }
-
-        using var tensors = SafetensorsFile.Open(file);
+        using var tensors = CheckpointFiles.OpenDirectory(path);
         return (config, WeightLoader.Load<T>(tensors, config, TensorNaming.HuggingFace));
     }
 

@@ -40,6 +40,9 @@ public sealed class GgufWriter
     /// <summary>Sets an f32 value.</summary>
     public void SetFloat32(string key, float value) => Set(key, GgufValueType.Float32, value);
 
+    /// <summary>Sets an f64 value.</summary>
+    public void SetFloat64(string key, double value) => Set(key, GgufValueType.Float64, value);
+
     /// <summary>Sets a bool value.</summary>
     public void SetBool(string key, bool value) => Set(key, GgufValueType.Bool, value);
 
@@ -51,6 +54,9 @@ public sealed class GgufWriter
 
     /// <summary>Sets an array of f32.</summary>
     public void SetArray(string key, IReadOnlyList<float> values) => Set(key, GgufValueType.Array, values.ToArray());
+
+    /// <summary>Sets an array of f64.</summary>
+    public void SetArray(string key, IReadOnlyList<double> values) => Set(key, GgufValueType.Array, values.ToArray());
 
     /// <summary>Adds a tensor stored as F32, F16, BF16 or Q8_0 (Q8_0 needs the innermost dimension to be a multiple of 32).</summary>
     public void AddTensor(string name, NdArray<float> array, DType stored = DType.F32)
@@ -248,6 +254,7 @@ public sealed class GgufWriter
             case int i: w.U32((uint)i); break;
             case ulong ul: w.U64(ul); break;
             case float f: w.U32(BitConverter.SingleToUInt32Bits(f)); break;
+            case double d: w.U64(BitConverter.DoubleToUInt64Bits(d)); break;
             case bool b: w.Byte(b ? (byte)1 : (byte)0); break;
             case string[] strings:
                 w.U32((uint)GgufValueType.String);
@@ -273,6 +280,15 @@ public sealed class GgufWriter
                 foreach (var v in floats)
                 {
                     w.U32(BitConverter.SingleToUInt32Bits(v));
+                }
+
+                break;
+            case double[] doubles:
+                w.U32((uint)GgufValueType.Float64);
+                w.U64((ulong)doubles.Length);
+                foreach (var v in doubles)
+                {
+                    w.U64(BitConverter.DoubleToUInt64Bits(v));
                 }
 
                 break;
