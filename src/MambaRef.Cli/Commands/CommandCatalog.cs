@@ -13,5 +13,6 @@ internal static class CommandCatalog
         yield return InfoCommand.Create();
         yield return ReferenceCommand.Create();
         yield return CheckCommand.Create();
+        yield return BackendsCommand.Create();
     }
 }
