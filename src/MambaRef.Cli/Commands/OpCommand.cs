@@ -20,6 +20,7 @@ internal static class OpCommand
     private static IEnumerable<Command> Variants()
     {
         yield return Op.OpMamba1Command.Create();
+        yield return Op.OpMamba2Command.Create();
         yield return Op.OpS4DCommand.Create();
         yield return Op.OpMamba3Command.Create();
         yield return Op.OpVimCommand.Create();
