@@ -23,5 +23,6 @@ internal static class BenchCommand
         yield return BenchPeakCommand.Create();
         yield return BenchScanCommand.Create();
         yield return BenchSsdCommand.Create();
+        yield return BenchVariantsCommand.Create();
     }
 }
