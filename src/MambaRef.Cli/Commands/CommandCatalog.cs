@@ -11,5 +11,7 @@ internal static class CommandCatalog
         yield return OpCommand.Create();
         yield return BenchCommand.Create();
         yield return InfoCommand.Create();
+        yield return GenerateCommand.Create();
+        yield return PerplexityCommand.Create();
     }
 }
