@@ -13,5 +13,6 @@ internal static class CommandCatalog
         yield return InfoCommand.Create();
         yield return GenerateCommand.Create();
         yield return PerplexityCommand.Create();
+        yield return BackendsCommand.Create();
     }
 }
