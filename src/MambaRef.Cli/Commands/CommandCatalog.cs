@@ -13,6 +13,8 @@ internal static class CommandCatalog
         yield return InfoCommand.Create();
         yield return GenerateCommand.Create();
         yield return PerplexityCommand.Create();
+        yield return ReferenceCommand.Create();
+        yield return CheckCommand.Create();
         yield return BackendsCommand.Create();
     }
 }
