@@ -392,7 +392,13 @@ public static class ConfigJson
                 return v;
             }
 
-            // Python's json writes float('inf') as the bare token Infinity, which is not JSON; accept "inf" strings.
+            // Python's json writes float('inf') as the bare token Infinity, which is not JSON; accept "inf" strings,
+            // and transformers 5's encoding of non-finite floats, {"__float__": "Infinity"}.
+            if (e.ValueKind == JsonValueKind.Object && e.TryGetProperty("__float__", out var boxed))
+            {
+                e = boxed;
+            }
+
             if (e.ValueKind == JsonValueKind.String && e.GetString() is "inf" or "Infinity" or "infinity")
             {
                 return double.PositiveInfinity;

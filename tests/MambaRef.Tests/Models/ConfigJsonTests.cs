@@ -38,6 +38,22 @@ public class ConfigJsonTests
     }
 
     [Fact]
+    public void Reads_transformers_5_boxed_infinity_in_time_step_limit()
+    {
+        // transformers 5 writes non-finite floats as {"__float__": "Infinity"} (seen in save_pretrained output of 5.17).
+        var m2 = ConfigJson.Parse("""
+            {"model_type": "mamba2", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 100, "num_heads": 8, "head_dim": 16,
+             "n_groups": 1, "state_size": 32, "time_step_limit": [0.0, {"__float__": "Infinity"}]}
+            """, "m2.json");
+        Assert.True(double.IsPositiveInfinity(m2.TimeStepLimitMax));
+        var e = Assert.Throws<MambaRefFormatException>(() => ConfigJson.Parse("""
+            {"model_type": "mamba2", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 100, "num_heads": 8, "head_dim": 16,
+             "time_step_limit": [0.0, {"__float__": "NaN"}]}
+            """, "m2.json"));
+        Assert.Equal("time_step_limit", e.Field);
+    }
+
+    [Fact]
     public void Reads_the_state_spaces_naming_and_pads_the_vocabulary()
     {
         var c = ConfigJson.Parse("""{"d_model": 768, "n_layer": 24, "vocab_size": 50277, "ssm_cfg": {}, "rms_norm": true, "pad_vocab_size_multiple": 8}""", "ss.json");

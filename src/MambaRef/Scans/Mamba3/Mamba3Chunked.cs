@@ -11,6 +11,7 @@ namespace MambaRef.Scans.Mamba3;
 /// γ_t B̃_t x_t and y_t = C̃_t · H_t. With cum_t = Σ_{s≤t} Δ_s A, per chunk [s, e): intra-chunk quadratic part
 /// y_i += Σ_{j=s..i} e^{cum_i − cum_j} C̃_i·(γ_j B̃_j x_j + β_j B̃_{j−1} x_{j−1}); carried part y_i += e^{cum_i − cum_{s−1}}
 /// C̃_i·S; state S ← e^{cum_{e−1} − cum_{s−1}} S + Σ_j e^{cum_{e−1} − cum_j} u_j. Finally h_L = R(φ_{L−1}) S.
+/// A carried input u_{−1} (prev_x, prev_B) enters as h0 + (1 − λ_0) Δ_0 u_{−1}, since β_0 = (1 − λ_0) Δ_0 α_0.
 /// Parallel over (batch, head), deterministic.
 /// </summary>
 public static class Mamba3Chunked
@@ -33,7 +34,8 @@ public static class Mamba3Chunked
             var k = new Kernel<T> { S = s, X = x, Y = y, Final = final, Bt = bh / s.Heads, H = bh % s.Heads, Chunk = chunk };
             VecDispatch.Run<T, Kernel<T>>(width, ref k);
         });
-        return new Mamba3Result<T>(y, final);
+        var (lastX, lastB) = s.LastInputs<T>(x);
+        return new Mamba3Result<T>(y, final, lastX, lastB);
     }
 
     private ref struct Kernel<T> : IVecKernel<T>
@@ -84,12 +86,12 @@ public static class Mamba3Chunked
             }
 
             var state = new T[ps * n];
-            if (S.InitialState is not null)
+            var carriedInput = S.PrevInput(b, h);
+            var carryWeight = l > 0 ? (1 - S.Lambda[S.TokenHead(b, 0, h)]) * S.Dt[S.TokenHead(b, 0, h)] : 0;
+            for (int i = 0; i < ps * n; i++)
             {
-                for (int i = 0; i < ps * n; i++)
-                {
-                    state[i] = T.CreateTruncating(S.InitialState[(((b * S.Heads) + h) * ps * n) + i]);
-                }
+                var h0 = S.InitialState?[(((b * S.Heads) + h) * ps * n) + i] ?? 0;
+                state[i] = T.CreateTruncating(h0 + (carryWeight * carriedInput[i]));
             }
 
             var skip = T.CreateTruncating(S.Skip?[h] ?? 0);

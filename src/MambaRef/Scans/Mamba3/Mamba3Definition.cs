@@ -5,7 +5,7 @@ namespace MambaRef.Scans.Mamba3;
 /// complex state, MIMO), per head h with group g, state h_t ∈ R^{P×N} whose columns (2k, 2k+1) are complex pairs:
 ///   u_t[p, n] = Σ_r x_t[r, p] B_t[r, n]                        (MIMO rank-r input)
 ///   α_t = exp(Δ_t A),  β_t = (1 − λ_t) Δ_t α_t,  γ_t = λ_t Δ_t
-///   h_t = α_t R_t h_{t−1} + β_t R_t u_{t−1} + γ_t u_t            (u_{−1} = 0)
+///   h_t = α_t R_t h_{t−1} + β_t R_t u_{t−1} + γ_t u_t            (u_{−1} from prev_x, prev_B, else 0)
 ///   y_t[r, p] = Σ_n C_t[r, n] h_t[p, n] + D x_t[r, p]
 /// where R_t multiplies each complex pair by e^{iΔ_t θ_t[k]} (the imaginary part of the complex A; the β term travels
 /// through the same transition exp(Δ_t(A + iθ)) as the state). Without theta, R_t = I.
@@ -27,6 +27,14 @@ public static class Mamba3Definition
                 int g = s.Group(h);
                 var state = new double[ps, n];
                 var prevU = new double[ps, n];
+                var u0 = s.PrevInput(b, h);
+                for (int p = 0; p < ps; p++)
+                {
+                    for (int k = 0; k < n; k++)
+                    {
+                        prevU[p, k] = u0[(p * n) + k];
+                    }
+                }
                 if (s.InitialState is not null)
                 {
                     for (int p = 0; p < ps; p++)
@@ -107,6 +115,7 @@ public static class Mamba3Definition
             }
         }
 
-        return new Mamba3Result<double>(y, final);
+        var (lastX, lastB) = s.LastInputs<double>(s.X);
+        return new Mamba3Result<double>(y, final, lastX, lastB);
     }
 }
