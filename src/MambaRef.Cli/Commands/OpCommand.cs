@@ -20,5 +20,6 @@ internal static class OpCommand
     private static IEnumerable<Command> Variants()
     {
         yield return Op.OpMamba1Command.Create();
+        yield return Op.OpMamba2Command.Create();
     }
 }
