@@ -12,5 +12,6 @@ internal static class CommandCatalog
         yield return BenchCommand.Create();
         yield return InfoCommand.Create();
         yield return ConvertCommand.Create();
+        yield return BackendsCommand.Create();
     }
 }
