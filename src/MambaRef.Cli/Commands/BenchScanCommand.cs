@@ -20,8 +20,12 @@ internal static class BenchScanCommand
         var simd = new Option<string?>("--simd") { Description = "Only this width: 512, 256, 128 or scalar (default: every supported width)." };
         var forms = new Option<string>("--forms") { Description = "Comma-separated forms: recurrent, scan, chunked, step.", DefaultValueFactory = _ => "recurrent,scan,chunked,step" };
         var seconds = new Option<double>("--seconds") { Description = "Time budget per measurement (seconds).", DefaultValueFactory = _ => 0.4 };
+        var backend = BackendOption.Create();
+        var dtype = BackendOption.CreateDType();
+        var peak = new Option<double>("--peak-gbs") { Description = "Device memory bandwidth for the fraction shown with --backend cuda (GB/s; H200 HBM3e: 4800).", DefaultValueFactory = _ => 4800 };
+        var iterations = new Option<int>("--iterations") { Description = "Timed calls with --backend cuda.", DefaultValueFactory = _ => 20 };
         var command = new Command("scan", "Mamba-1 selective scan throughput (float32; recurrent is the float64 definition) per form and SIMD width.");
-        foreach (var o in new Option[] { length, dim, state, batch, threads, simd, forms, seconds })
+        foreach (var o in new Option[] { length, dim, state, batch, threads, simd, forms, seconds, backend, dtype, peak, iterations })
         {
             command.Options.Add(o);
         }
@@ -34,6 +38,18 @@ internal static class BenchScanCommand
                 if (l < 1 || d < 1 || n < 1 || b < 1)
                 {
                     throw new ArgumentException("--length, --dim, --state and --batch must be at least 1.");
+                }
+
+                if (parse.GetValue(backend) is { } name && name != "cpu")
+                {
+                    using var device = BackendOption.Resolve(parse, backend);
+                    if (device is not Backends.CudaBackend cuda)
+                    {
+                        throw new ArgumentException($"--backend {name}: device timing needs the cuda backend.");
+                    }
+
+                    BenchDevice.Scan(cuda, b, d, l, n, BackendOption.ResolveDType(parse, dtype), parse.GetValue(peak), Math.Max(1, parse.GetValue(iterations)));
+                    return 0;
                 }
 
                 var simdText = parse.GetValue(simd);

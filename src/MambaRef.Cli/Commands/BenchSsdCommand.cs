@@ -25,8 +25,13 @@ internal static class BenchSsdCommand
         var seconds = new Option<double>("--seconds") { Description = "Minimum measuring time per case.", DefaultValueFactory = _ => 0.5 };
         var maxQuadratic = new Option<int>("--max-quadratic") { Description = "Longest L for the O(L²) quadratic form.", DefaultValueFactory = _ => 4096 };
         var maxRecurrent = new Option<int>("--max-recurrent") { Description = "Longest L for the (slow, float64) recurrent definition.", DefaultValueFactory = _ => 4096 };
+        var backend = BackendOption.Create();
+        var dtype = BackendOption.CreateDType();
+        var batch = new Option<int>("--batch") { Description = "Batch B (used with --backend cuda; the CPU forms run B=1).", DefaultValueFactory = _ => 8 };
+        var peak = new Option<double>("--peak-gbs") { Description = "Device memory bandwidth for the fraction shown with --backend cuda (GB/s; H200 HBM3e: 4800).", DefaultValueFactory = _ => 4800 };
+        var iterations = new Option<int>("--iterations") { Description = "Timed calls with --backend cuda.", DefaultValueFactory = _ => 20 };
         var command = new Command("ssd", "Mamba-2 SSD forms: tokens/s and GFLOP/s (float32; the recurrent definition is float64).");
-        foreach (var o in new Option[] { lengths, chunks, heads, headDim, state, threads, simd, seconds, maxQuadratic, maxRecurrent })
+        foreach (var o in new Option[] { lengths, chunks, heads, headDim, state, threads, simd, seconds, maxQuadratic, maxRecurrent, backend, dtype, batch, peak, iterations })
         {
             command.Options.Add(o);
         }
@@ -35,6 +40,22 @@ internal static class BenchSsdCommand
         {
             try
             {
+                if (parse.GetValue(backend) is { } name && name != "cpu")
+                {
+                    using var device = BackendOption.Resolve(parse, backend);
+                    if (device is not Backends.CudaBackend cuda)
+                    {
+                        throw new ArgumentException($"--backend {name}: device timing needs the cuda backend.");
+                    }
+
+                    foreach (var len in ParseList(parse.GetValue(lengths)!, "--lengths"))
+                    {
+                        BenchDevice.Ssd(cuda, Math.Max(1, parse.GetValue(batch)), len, parse.GetValue(heads), parse.GetValue(headDim), parse.GetValue(state), BackendOption.ResolveDType(parse, dtype), parse.GetValue(peak), Math.Max(1, parse.GetValue(iterations)));
+                    }
+
+                    return 0;
+                }
+
                 var options = new ComputeOptions
                 {
                     Threads = parse.GetValue(threads),

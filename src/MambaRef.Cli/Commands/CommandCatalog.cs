@@ -11,5 +11,6 @@ internal static class CommandCatalog
         yield return OpCommand.Create();
         yield return BenchCommand.Create();
         yield return InfoCommand.Create();
+        yield return BackendsCommand.Create();
     }
 }
