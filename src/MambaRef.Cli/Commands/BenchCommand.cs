@@ -22,5 +22,6 @@ internal static class BenchCommand
         yield return BenchGenerateCommand.Create();
         yield return BenchScanCommand.Create();
         yield return BenchSsdCommand.Create();
+        yield return BenchVariantsCommand.Create();
     }
 }
