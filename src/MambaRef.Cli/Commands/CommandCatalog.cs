@@ -11,6 +11,8 @@ internal static class CommandCatalog
         yield return OpCommand.Create();
         yield return BenchCommand.Create();
         yield return InfoCommand.Create();
+        yield return GenerateCommand.Create();
+        yield return PerplexityCommand.Create();
         yield return ReferenceCommand.Create();
         yield return CheckCommand.Create();
         yield return BackendsCommand.Create();
