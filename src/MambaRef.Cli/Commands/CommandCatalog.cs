@@ -11,6 +11,7 @@ internal static class CommandCatalog
         yield return OpCommand.Create();
         yield return BenchCommand.Create();
         yield return InfoCommand.Create();
+        yield return ConvertCommand.Create();
         yield return GenerateCommand.Create();
         yield return PerplexityCommand.Create();
         yield return ReferenceCommand.Create();
