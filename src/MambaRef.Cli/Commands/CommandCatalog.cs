@@ -11,6 +11,11 @@ internal static class CommandCatalog
         yield return OpCommand.Create();
         yield return BenchCommand.Create();
         yield return InfoCommand.Create();
+        yield return ConvertCommand.Create();
+        yield return GenerateCommand.Create();
+        yield return PerplexityCommand.Create();
+        yield return ReferenceCommand.Create();
+        yield return CheckCommand.Create();
         yield return BackendsCommand.Create();
     }
 }

@@ -21,5 +21,11 @@ internal static class OpCommand
     {
         yield return Op.OpMamba1Command.Create();
         yield return Op.OpMamba2Command.Create();
+        yield return Op.OpS4DCommand.Create();
+        yield return Op.OpMamba3Command.Create();
+        yield return Op.OpVimCommand.Create();
+        yield return Op.OpHydraCommand.Create();
+        yield return Op.OpVssdCommand.Create();
+        yield return Op.OpSS2DCommand.Create();
     }
 }

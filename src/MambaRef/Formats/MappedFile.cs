@@ -5,11 +5,14 @@ namespace MambaRef.Formats;
 /// <summary>
 /// A read-only memory mapping of a whole file with a raw pointer to its first byte. Opening failures
 /// (missing file, no permission) become <see cref="MambaRefFormatException"/> with field <c>(file)</c>.
+/// <see cref="FromStream"/> wraps bytes already in memory (an embedded resource) the same way.
 /// </summary>
 internal sealed unsafe class MappedFile : IDisposable
 {
     private readonly MemoryMappedFile? map;
     private readonly MemoryMappedViewAccessor? view;
+    private readonly UnmanagedMemoryStream? memory;
+    private readonly bool ownsPointer;
     private byte* pointer;
     private bool disposed;
 
@@ -35,6 +38,53 @@ internal sealed unsafe class MappedFile : IDisposable
         {
             ObjectDisposedException.ThrowIf(disposed, this);
             return pointer;
+        }
+    }
+
+    private MappedFile(string path, UnmanagedMemoryStream? memory, bool ownsPointer, byte* pointer, long length)
+        : this(path, null, null, pointer, length)
+    {
+        this.memory = memory;
+        this.ownsPointer = ownsPointer;
+    }
+
+    /// <summary>
+    /// The bytes of <paramref name="stream"/> from its start, named <paramref name="name"/> in errors: an
+    /// <see cref="UnmanagedMemoryStream"/> (what an embedded resource is) is used in place, without a copy, and
+    /// kept open until disposal; any other stream is copied once into native memory.
+    /// </summary>
+    public static MappedFile FromStream(string name, Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(stream);
+        if (stream is UnmanagedMemoryStream ums)
+        {
+            ums.Position = 0;
+            return new MappedFile(name, ums, false, ums.PositionPointer, ums.Length);
+        }
+
+        long length = stream.Length;
+        byte* p = (byte*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)Math.Max(1, length));
+        try
+        {
+            stream.Position = 0;
+            for (long done = 0; done < length;)
+            {
+                int n = stream.Read(new Span<byte>(p + done, (int)Math.Min(int.MaxValue, length - done)));
+                if (n == 0)
+                {
+                    throw new MambaRefFormatException(name, "(file)", $"stream ended after {done} of {length} bytes");
+                }
+
+                done += n;
+            }
+
+            return new MappedFile(name, null, true, p, length);
+        }
+        catch
+        {
+            System.Runtime.InteropServices.NativeMemory.Free(p);
+            throw;
         }
     }
 
@@ -98,6 +148,12 @@ internal sealed unsafe class MappedFile : IDisposable
         }
 
         map?.Dispose();
+        memory?.Dispose();
+        if (ownsPointer)
+        {
+            System.Runtime.InteropServices.NativeMemory.Free(pointer);
+        }
+
         pointer = null;
     }
 }

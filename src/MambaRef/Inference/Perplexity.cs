@@ -32,7 +32,7 @@ public static class Perplexity
         var cache = model.CreateCache();
         double nll = 0;
         long count = 0;
-        for (int start = 0; start < tokens.Length - 1; start += window)
+        for (int start = 0; start < tokens.Length; start += window)
         {
             int end = Math.Min(start + window, tokens.Length);
             if (resetEachWindow)
@@ -46,6 +46,12 @@ public static class Perplexity
                 // The cache holds the logits predicting tokens[start].
                 nll += Nll(cache.Logits, tokens[start]);
                 count++;
+            }
+
+            if (end - start < 2)
+            {
+                // A last window of one token: predicted above from the carried state (or only context).
+                break;
             }
 
             var logits = model.Prefill([tokens[start..end].ToArray()], [cache], allLogits: true)![0];

@@ -54,6 +54,19 @@ public static class ModelLoader
     }
 
     /// <summary>
+    /// Reads a checkpoint from an already opened tensor file and the text of its config.json (for checkpoints
+    /// that are not plain files, e.g. embedded resources); <paramref name="configName"/> names the config in errors.
+    /// </summary>
+    public static (MambaConfig Config, MambaWeights<T> Weights) LoadWeights<T>(ITensorFile tensors, string configJson, string configName)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        ArgumentNullException.ThrowIfNull(configJson);
+        var config = ConfigJson.Parse(configJson, configName);
+        return (config, WeightLoader.Load<T>(tensors, config, TensorNaming.HuggingFace));
+    }
+
+    /// <summary>
     /// Writes a checkpoint directory in the Hugging Face layout (config.json + model.safetensors) with tensors
     /// stored as <paramref name="dtype"/> (F32, F16, BF16 or F64). Used by tests and <c>mambaref convert</c>.
     /// </summary>

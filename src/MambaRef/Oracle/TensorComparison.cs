@@ -33,14 +33,26 @@ public sealed record TensorComparison
     /// <summary>Candidate value at the worst element.</summary>
     public required double WorstCandidate { get; init; }
 
+    /// <summary>‖candidate − expected‖₂ / ‖expected‖₂ over the finite elements (0 when both are zero).</summary>
+    public required double NormwiseError { get; init; }
+
+    /// <summary>
+    /// How far the worst element is from the limit: |c − e| / (atol + rtol·|e|) for <see cref="ToleranceMetric.Allclose"/>,
+    /// normwise error / rtol for <see cref="ToleranceMetric.Normwise"/>; pass needs ≤ 1 (∞ for an unexpected NaN/Inf).
+    /// </summary>
+    public required double WorstRatio { get; init; }
+
     /// <summary>NaNs in the candidate where the expectation is not NaN.</summary>
     public required long NaNCount { get; init; }
 
     /// <summary>Infinities in the candidate where the expectation is finite.</summary>
     public required long InfCount { get; init; }
 
-    /// <summary>Elements outside the tolerance (NaN/Inf mismatches included).</summary>
+    /// <summary>Elements outside the tolerance (NaN/Inf mismatches included); for the normwise metric, 1 more when the norm fails.</summary>
     public required long FailCount { get; init; }
+
+    /// <summary>The dtype whose ULPs <see cref="MaxUlpError"/> counts (the candidate's dtype unless overridden).</summary>
+    public DType CandidateType { get; init; } = DType.F32;
 
     /// <summary>The rule applied.</summary>
     public required Tolerance Tolerance { get; init; }
@@ -63,8 +75,9 @@ public sealed record TensorComparison
             throw new ArgumentException($"Tensor '{name}': candidate has {candidate.Length} elements, expected {expected.Length}.");
         }
 
-        double maxAbs = 0, maxRel = 0, maxUlp = 0, worstRatio = -1;
-        long worst = -1, nan = 0, inf = 0, fails = 0;
+        bool normwise = tolerance.Metric == ToleranceMetric.Normwise;
+        double maxAbs = 0, maxRel = 0, maxUlp = 0, worstRatio = -1, diffSquares = 0, refSquares = 0, worstAbs = -1;
+        long worst = -1, nan = 0, inf = 0, fails = 0, largest = -1;
         for (int i = 0; i < expected.Length; i++)
         {
             double e = expected[i], c = candidate[i];
@@ -98,7 +111,21 @@ public sealed record TensorComparison
                 }
 
                 maxUlp = Math.Max(maxUlp, abs / Ulp(e, candidateType));
-                ratio = abs / (tolerance.Atol + (tolerance.Rtol * Math.Abs(e)));
+                diffSquares += abs * abs;
+                refSquares += e * e;
+                if (abs > worstAbs)
+                {
+                    worstAbs = abs;
+                    largest = i;
+                }
+
+                if (normwise)
+                {
+                    continue;
+                }
+
+                var limit = tolerance.Atol + (tolerance.Rtol * Math.Abs(e));
+                ratio = abs == 0 ? 0 : abs / limit;
             }
 
             if (ratio > 1)
@@ -113,6 +140,22 @@ public sealed record TensorComparison
             }
         }
 
+        double norm = refSquares > 0 ? Math.Sqrt(diffSquares) / Math.Sqrt(refSquares) : (diffSquares > 0 ? double.PositiveInfinity : 0);
+        if (normwise)
+        {
+            var normRatio = norm / tolerance.Rtol;
+            if (normRatio > 1)
+            {
+                fails++;
+            }
+
+            if (worstRatio < normRatio)
+            {
+                worstRatio = normRatio;
+                worst = largest;
+            }
+        }
+
         return new TensorComparison
         {
             Name = name,
@@ -124,10 +167,13 @@ public sealed record TensorComparison
             WorstPosition = worst < 0 ? "[]" : Unravel(worst, shape),
             WorstExpected = worst < 0 ? double.NaN : expected[(int)worst],
             WorstCandidate = worst < 0 ? double.NaN : candidate[(int)worst],
+            NormwiseError = norm,
+            WorstRatio = Math.Max(worstRatio, 0),
             NaNCount = nan,
             InfCount = inf,
             FailCount = fails,
             Tolerance = tolerance,
+            CandidateType = candidateType,
         };
     }
 

@@ -25,6 +25,9 @@ public sealed class GgufWriter
     /// <summary>Tensor data alignment (a power of two); written as <c>general.alignment</c> when not 32.</summary>
     public uint Alignment { get; set; } = GgufFile.DefaultAlignment;
 
+    /// <summary>The tensors added so far: name, stored type and the source values.</summary>
+    public IReadOnlyList<(string Name, DType Stored, NdArray<float> Array)> Tensors => [.. tensors.Select(t => (t.Name, t.Stored, t.Array))];
+
     /// <summary>Sets a string value.</summary>
     public void SetString(string key, string value) => Set(key, GgufValueType.String, value ?? throw new ArgumentNullException(nameof(value)));
 

@@ -46,9 +46,19 @@ public sealed class SafetensorsFile : ITensorFile
 
     /// <summary>Maps and validates <paramref name="path"/>.</summary>
     /// <exception cref="MambaRefFormatException">The file is missing, unreadable or malformed.</exception>
-    public static unsafe SafetensorsFile Open(string path)
+    public static SafetensorsFile Open(string path) => Parse(MappedFile.Open(path));
+
+    /// <summary>
+    /// Validates safetensors bytes held by <paramref name="stream"/> (an embedded resource is read in place, any
+    /// other stream copied once to native memory); <paramref name="name"/> names it in errors. The stream is
+    /// disposed with the returned file.
+    /// </summary>
+    /// <exception cref="MambaRefFormatException">The bytes are malformed.</exception>
+    public static SafetensorsFile Open(string name, Stream stream) => Parse(MappedFile.FromStream(name, stream));
+
+    private static SafetensorsFile Parse(MappedFile file)
     {
-        var file = MappedFile.Open(path);
+        string path = file.Path;
         try
         {
             var length = file.Length;
