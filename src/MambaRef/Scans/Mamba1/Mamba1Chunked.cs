@@ -52,7 +52,8 @@ public static class Mamba1Chunked
             s = shape;
             chunk = Math.Min(chunkSize, Math.Max(1, shape.Length));
             this.options = options;
-            Output = new NdArray<T>(shape.Batch, shape.Dim, shape.Length);
+            // Every element is written by Finish: no need to zero 4·B·D·L bytes first.
+            Output = new NdArray<T>(GC.AllocateUninitializedArray<T>(shape.Batch * shape.Dim * shape.Length), shape.Batch, shape.Dim, shape.Length);
             LastState = new NdArray<T>(shape.Batch, shape.Dim, shape.State);
         }
 
@@ -177,35 +178,47 @@ public static class Mamba1Chunked
         /// <summary>
         /// Δ = softplus?(δ + bias) and Δ·u of one chunk, computed row by row (one channel's tokens are contiguous,
         /// so whole registers along t) and transposed W×W tile by tile into the channel-minor [t, W] layout the
-        /// scan reads. u stays in its rows for <see cref="Finish{TV}"/>.
+        /// scan reads. A chunk of whole registers is read in place; a shorter one is first copied into the rows
+        /// (u stays there for <see cref="Finish{TV}"/>).
         /// </summary>
         private void Prepare<TV>(int b, int d0, int lanes, int t0, int len, Tables tables, Scratch sc)
             where TV : struct, IVec<TV, T>
         {
             int w = TV.Count, pad = sc.Pad;
             int tiles = (len + w - 1) / w;
+            bool direct = len % w == 0;
             T[] u = x.U.Data, delta = x.Delta.Data;
             bool softplus = x.DeltaSoftplus;
             for (int j = 0; j < lanes; j++)
             {
                 int row = (((b * s.Dim) + d0 + j) * s.Length) + t0;
-                delta.AsSpan(row, len).CopyTo(sc.RowDt.AsSpan(j * pad));
-                u.AsSpan(row, len).CopyTo(sc.RowU.AsSpan(j * pad));
-                var vbias = TV.Splat(tables.Bias[d0 + j]);
                 ref T dt = ref sc.RowDt[j * pad];
-                ref T vu = ref sc.RowU[j * pad];
                 ref T du = ref sc.RowDu[j * pad];
-                for (int t = 0; t < tiles * w; t += w)
+                ref T dSrc = ref dt;
+                ref T uSrc = ref sc.RowU[j * pad];
+                if (direct)
+                {
+                    dSrc = ref delta[row];
+                    uSrc = ref u[row];
+                }
+                else
                 {
                     // Past len the rows hold finite leftovers (or zeros); those tokens are never read.
-                    var d = TV.Load(ref Unsafe.Add(ref dt, t)) + vbias;
+                    delta.AsSpan(row, len).CopyTo(sc.RowDt.AsSpan(j * pad));
+                    u.AsSpan(row, len).CopyTo(sc.RowU.AsSpan(j * pad));
+                }
+
+                var vbias = TV.Splat(tables.Bias[d0 + j]);
+                for (int t = 0; t < tiles * w; t += w)
+                {
+                    var d = TV.Load(ref Unsafe.Add(ref dSrc, t)) + vbias;
                     if (softplus)
                     {
                         d = VecMath.Softplus<TV, T>(d);
                     }
 
                     TV.Store(d, ref Unsafe.Add(ref dt, t));
-                    TV.Store(d * TV.Load(ref Unsafe.Add(ref vu, t)), ref Unsafe.Add(ref du, t));
+                    TV.Store(d * TV.Load(ref Unsafe.Add(ref uSrc, t)), ref Unsafe.Add(ref du, t));
                 }
             }
 
@@ -358,46 +371,64 @@ public static class Mamba1Chunked
 
         /// <summary>
         /// Transposes the chunk's y back to rows, adds D·u, applies the gate (whole registers along t) and writes
-        /// the rows to [B,D,L].
+        /// the rows to [B,D,L] (in place for a chunk of whole registers, else through the rows).
         /// </summary>
         private void Finish<TV>(int b, int d0, int lanes, int t0, int len, Tables tables, Scratch sc)
             where TV : struct, IVec<TV, T>
         {
             int w = TV.Count, pad = sc.Pad;
             int tiles = (len + w - 1) / w;
+            bool direct = len % w == 0;
             for (int i = 0; i < tiles; i++)
             {
                 int t = i * w;
                 TileTranspose.Square<TV, T>(ref sc.Y[t * w], w, ref sc.RowY[t], pad);
             }
 
-            T[] output = Output.Data;
+            T[] output = Output.Data, u = x.U.Data;
             T[]? z = x.Z?.Data;
-            ref T gate = ref sc.RowZ[0];
             for (int j = 0; j < lanes; j++)
             {
                 int row = (((b * s.Dim) + d0 + j) * s.Length) + t0;
                 var vskip = TV.Splat(tables.Skip[d0 + j]);
                 ref T y = ref sc.RowY[j * pad];
                 ref T vu = ref sc.RowU[j * pad];
-                if (z is not null)
+                ref T dst = ref y;
+                ref T gate = ref sc.RowZ[0];
+                if (direct)
+                {
+                    vu = ref u[row];
+                    dst = ref output[row];
+                    if (z is not null)
+                    {
+                        gate = ref z[row];
+                    }
+                }
+                else if (z is not null)
                 {
                     z.AsSpan(row, len).CopyTo(sc.RowZ);
+                }
+
+                if (z is not null)
+                {
                     for (int t = 0; t < tiles * w; t += w)
                     {
                         var v = TV.Fma(vskip, TV.Load(ref Unsafe.Add(ref vu, t)), TV.Load(ref Unsafe.Add(ref y, t)));
-                        TV.Store(v * VecMath.Silu<TV, T>(TV.Load(ref Unsafe.Add(ref gate, t))), ref Unsafe.Add(ref y, t));
+                        TV.Store(v * VecMath.Silu<TV, T>(TV.Load(ref Unsafe.Add(ref gate, t))), ref Unsafe.Add(ref dst, t));
                     }
                 }
                 else
                 {
                     for (int t = 0; t < tiles * w; t += w)
                     {
-                        TV.Store(TV.Fma(vskip, TV.Load(ref Unsafe.Add(ref vu, t)), TV.Load(ref Unsafe.Add(ref y, t))), ref Unsafe.Add(ref y, t));
+                        TV.Store(TV.Fma(vskip, TV.Load(ref Unsafe.Add(ref vu, t)), TV.Load(ref Unsafe.Add(ref y, t))), ref Unsafe.Add(ref dst, t));
                     }
                 }
 
-                sc.RowY.AsSpan(j * pad, len).CopyTo(output.AsSpan(row, len));
+                if (!direct)
+                {
+                    sc.RowY.AsSpan(j * pad, len).CopyTo(output.AsSpan(row, len));
+                }
             }
         }
 
