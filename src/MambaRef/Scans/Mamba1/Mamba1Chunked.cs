@@ -115,9 +115,9 @@ public static class Mamba1Chunked
             if (lanes < w)
             {
                 // Padding lanes carry zeros so every block runs the same instructions.
-                Array.Clear(sc.RowDt);
-                Array.Clear(sc.RowU);
-                Array.Clear(sc.RowDu);
+                sc.RowDt.Clear();
+                sc.RowU.Clear();
+                sc.RowDu.Clear();
                 Array.Clear(sc.Gathered);
             }
 
@@ -204,8 +204,8 @@ public static class Mamba1Chunked
                 else
                 {
                     // Past len the rows hold finite leftovers (or zeros); those tokens are never read.
-                    delta.AsSpan(row, len).CopyTo(sc.RowDt.AsSpan(j * pad));
-                    u.AsSpan(row, len).CopyTo(sc.RowU.AsSpan(j * pad));
+                    delta.AsSpan(row, len).CopyTo(sc.RowDt[(j * pad)..]);
+                    u.AsSpan(row, len).CopyTo(sc.RowU[(j * pad)..]);
                 }
 
                 var vbias = TV.Splat(tables.Bias[d0 + j]);
@@ -229,7 +229,7 @@ public static class Mamba1Chunked
                 TileTranspose.Square<TV, T>(ref sc.RowDu[t], pad, ref sc.Du[t * w], w);
             }
 
-            Array.Clear(sc.Y, 0, tiles * w * w);
+            sc.Y[..(tiles * w * w)].Clear();
         }
 
         /// <summary>Where B or C of this chunk is read from, with strides over the state index and the token.</summary>
@@ -427,7 +427,7 @@ public static class Mamba1Chunked
 
                 if (!direct)
                 {
-                    sc.RowY.AsSpan(j * pad, len).CopyTo(output.AsSpan(row, len));
+                    sc.RowY.Slice(j * pad, len).CopyTo(output.AsSpan(row, len));
                 }
             }
         }
@@ -460,27 +460,46 @@ public static class Mamba1Chunked
         /// <summary>
         /// One worker's buffers. Rows (channel-major, <see cref="Pad"/> tokens per channel, a whole number of
         /// registers): RowDt, RowU, RowDu, RowY, RowZ (one row). Tiles (token-major, W channels per token): Dt, Du, Y.
-        /// Cleared once so padding tokens and lanes only ever hold finite values.
+        /// All live in one pinned block, each starting on a 64-byte boundary (no register load or store splits a
+        /// cache line), and the three tiles the scan streams through are staggered by 1344 bytes (mod 4096) so the
+        /// store of y_t never 4K-aliases the loads of Δ_{t+1} and Δ·u_{t+1}. Cleared once so padding tokens and
+        /// lanes only ever hold finite values.
         /// </summary>
         private sealed class Scratch
         {
+            private readonly T[] block;
+            private readonly int rowDt, rowU, rowDu, rowY, rowZ, dt, du, y;
+
             public Scratch(int chunk, int w, int n)
             {
                 Chunk = chunk;
                 W = w;
                 N = n;
                 Pad = (chunk + w - 1) / w * w;
-                var pool = ArrayPool<T>.Shared;
-                RowDt = Rent(pool, w * Pad);
-                RowU = Rent(pool, w * Pad);
-                RowDu = Rent(pool, w * Pad);
-                RowY = Rent(pool, w * Pad);
-                RowZ = Rent(pool, Pad);
-                Dt = Rent(pool, Pad * w);
-                Du = Rent(pool, Pad * w);
-                Y = Rent(pool, Pad * w);
-                H = Rent(pool, n * w);
-                Gathered = Rent(pool, 2 * n * chunk * w);
+                int size = Unsafe.SizeOf<T>(), line = 64 / size, rows = w * Pad, tile = Pad * w;
+                int total = line + (5 * (rows + line)) + Pad + line + (3 * (tile + line)) + (2 * 4096 / size) + line;
+                block = GC.AllocateArray<T>(total, pinned: true);
+                int next = AlignedStart(block, line);
+                int Take(int count, int staggerBytes)
+                {
+                    int at = next + (staggerBytes / size);
+                    next = at + ((count + line - 1) / line * line);
+                    return at;
+                }
+
+                rowDt = Take(rows, 0);
+                rowU = Take(rows, 0);
+                rowDu = Take(rows, 0);
+                rowY = Take(rows, 0);
+                rowZ = Take(Pad, 0);
+
+                // Tiles: start at a 4096-byte-relative phase of 0, 1344 and 2752 bytes.
+                dt = Take(tile, 0);
+                du = Take(tile, Stagger(dt, next, 1344, size));
+                y = Take(tile, Stagger(dt, next, 2752, size));
+                H = new T[n * w];
+                Gathered = ArrayPool<T>.Shared.Rent(2 * n * chunk * w);
+                Array.Clear(Gathered);
             }
 
             public int Chunk { get; }
@@ -492,40 +511,40 @@ public static class Mamba1Chunked
             /// <summary>The chunk length rounded up to whole registers.</summary>
             public int Pad { get; }
 
-            public T[] RowDt { get; }
+            public Span<T> RowDt => block.AsSpan(rowDt, W * Pad);
 
-            public T[] RowU { get; }
+            public Span<T> RowU => block.AsSpan(rowU, W * Pad);
 
-            public T[] RowDu { get; }
+            public Span<T> RowDu => block.AsSpan(rowDu, W * Pad);
 
-            public T[] RowY { get; }
+            public Span<T> RowY => block.AsSpan(rowY, W * Pad);
 
-            public T[] RowZ { get; }
+            public Span<T> RowZ => block.AsSpan(rowZ, Pad);
 
-            public T[] Dt { get; }
+            public Span<T> Dt => block.AsSpan(dt, Pad * W);
 
-            public T[] Du { get; }
+            public Span<T> Du => block.AsSpan(du, Pad * W);
 
-            public T[] Y { get; }
+            public Span<T> Y => block.AsSpan(y, Pad * W);
 
             public T[] H { get; }
 
             public T[] Gathered { get; }
 
-            public void Return()
+            public void Return() => ArrayPool<T>.Shared.Return(Gathered);
+
+            /// <summary>Bytes to skip after element <paramref name="next"/> so it sits <paramref name="phase"/> bytes (mod 4096) after <paramref name="origin"/>.</summary>
+            private static int Stagger(int origin, int next, int phase, int size)
             {
-                var pool = ArrayPool<T>.Shared;
-                foreach (var a in new[] { RowDt, RowU, RowDu, RowY, RowZ, Dt, Du, Y, H, Gathered })
-                {
-                    pool.Return(a);
-                }
+                int offset = ((next - origin) * size) % 4096;
+                return ((phase - offset) % 4096 + 4096) % 4096;
             }
 
-            private static T[] Rent(ArrayPool<T> pool, int size)
+            private static unsafe int AlignedStart(T[] pinned, int line)
             {
-                var a = pool.Rent(size);
-                Array.Clear(a);
-                return a;
+                nint address = (nint)Unsafe.AsPointer(ref pinned[0]);
+                int misalign = (int)(address % 64) / Unsafe.SizeOf<T>();
+                return misalign == 0 ? 0 : line - misalign;
             }
         }
     }
