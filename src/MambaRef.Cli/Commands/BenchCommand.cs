@@ -20,6 +20,7 @@ internal static class BenchCommand
     private static IEnumerable<Command> Suites()
     {
         yield return BenchGenerateCommand.Create();
+        yield return BenchPeakCommand.Create();
         yield return BenchScanCommand.Create();
         yield return BenchSsdCommand.Create();
         yield return BenchVariantsCommand.Create();

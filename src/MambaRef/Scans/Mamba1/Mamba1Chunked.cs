@@ -11,7 +11,9 @@ namespace MambaRef.Scans.Mamba1;
 /// state (local_t) together with its running decay product P_t = Π a_s, and the carried state enters as
 /// h_t = P_t·h_prev + local_t. SIMD across channels (a register holds one state index of TV.Count channels),
 /// B_t[n] and C_t[n] broadcast when a block of channels lies in one group; Parallel.For over batch × channel
-/// blocks, each block computed by one worker, so results do not depend on the thread count.
+/// blocks, each block computed by one worker, so results do not depend on the thread count. Per chunk, Δ and Δ·u
+/// are computed along each channel's contiguous tokens and turned channel-minor by register tile transposes
+/// (<see cref="TileTranspose"/>); y goes back the same way before D·u and the gate are applied.
 /// </summary>
 public static class Mamba1Chunked
 {
@@ -112,10 +114,9 @@ public static class Mamba1Chunked
             if (lanes < w)
             {
                 // Padding lanes carry zeros so every block runs the same instructions.
-                Array.Clear(sc.Dt);
-                Array.Clear(sc.Du);
-                Array.Clear(sc.Y);
-                Array.Clear(sc.Gate);
+                Array.Clear(sc.RowDt);
+                Array.Clear(sc.RowU);
+                Array.Clear(sc.RowDu);
                 Array.Clear(sc.Gathered);
             }
 
@@ -161,7 +162,7 @@ public static class Mamba1Chunked
                     Scan<TV, LanesOperand, LanesOperand>(len, padded, ref aRef, ref bRef, bSN, bST, ref cRef, cSN, cST, sc);
                 }
 
-                Finish<TV>(b, d0, lanes, t0, len, sc);
+                Finish<TV>(b, d0, lanes, t0, len, tables, sc);
             }
 
             for (int j = 0; j < lanes; j++)
@@ -173,51 +174,49 @@ public static class Mamba1Chunked
             }
         }
 
-        /// <summary>Transposes δ (+bias, softplus), Δ·u, D·u and z of one chunk into [len, W] scratch.</summary>
+        /// <summary>
+        /// Δ = softplus?(δ + bias) and Δ·u of one chunk, computed row by row (one channel's tokens are contiguous,
+        /// so whole registers along t) and transposed W×W tile by tile into the channel-minor [t, W] layout the
+        /// scan reads. u stays in its rows for <see cref="Finish{TV}"/>.
+        /// </summary>
         private void Prepare<TV>(int b, int d0, int lanes, int t0, int len, Tables tables, Scratch sc)
             where TV : struct, IVec<TV, T>
         {
-            int w = TV.Count, rowStride = s.Length;
+            int w = TV.Count, pad = sc.Pad;
+            int tiles = (len + w - 1) / w;
             T[] u = x.U.Data, delta = x.Delta.Data;
-            T[]? z = x.Z?.Data;
+            bool softplus = x.DeltaSoftplus;
             for (int j = 0; j < lanes; j++)
             {
-                int row = (((b * s.Dim) + d0 + j) * rowStride) + t0;
-                for (int t = 0; t < len; t++)
+                int row = (((b * s.Dim) + d0 + j) * s.Length) + t0;
+                delta.AsSpan(row, len).CopyTo(sc.RowDt.AsSpan(j * pad));
+                u.AsSpan(row, len).CopyTo(sc.RowU.AsSpan(j * pad));
+                var vbias = TV.Splat(tables.Bias[d0 + j]);
+                ref T dt = ref sc.RowDt[j * pad];
+                ref T vu = ref sc.RowU[j * pad];
+                ref T du = ref sc.RowDu[j * pad];
+                for (int t = 0; t < tiles * w; t += w)
                 {
-                    sc.Dt[(t * w) + j] = delta[row + t];
-                    sc.Du[(t * w) + j] = u[row + t];
-                }
-
-                if (z is not null)
-                {
-                    for (int t = 0; t < len; t++)
+                    // Past len the rows hold finite leftovers (or zeros); those tokens are never read.
+                    var d = TV.Load(ref Unsafe.Add(ref dt, t)) + vbias;
+                    if (softplus)
                     {
-                        sc.Gate[(t * w) + j] = z[row + t];
+                        d = VecMath.Softplus<TV, T>(d);
                     }
+
+                    TV.Store(d, ref Unsafe.Add(ref dt, t));
+                    TV.Store(d * TV.Load(ref Unsafe.Add(ref vu, t)), ref Unsafe.Add(ref du, t));
                 }
             }
 
-            var vbias = TV.Load(ref tables.Bias[d0]);
-            var vskip = TV.Load(ref tables.Skip[d0]);
-            bool softplus = x.DeltaSoftplus;
-            ref T dt = ref sc.Dt[0];
-            ref T du = ref sc.Du[0];
-            ref T y = ref sc.Y[0];
-            for (int t = 0; t < len; t++)
+            for (int i = 0; i < tiles; i++)
             {
-                int o = t * w;
-                var d = TV.Load(ref Unsafe.Add(ref dt, o)) + vbias;
-                if (softplus)
-                {
-                    d = VecMath.Softplus<TV, T>(d);
-                }
-
-                var vu = TV.Load(ref Unsafe.Add(ref du, o));
-                TV.Store(d, ref Unsafe.Add(ref dt, o));
-                TV.Store(d * vu, ref Unsafe.Add(ref du, o));
-                TV.Store(vskip * vu, ref Unsafe.Add(ref y, o));
+                int t = i * w;
+                TileTranspose.Square<TV, T>(ref sc.RowDt[t], pad, ref sc.Dt[t * w], w);
+                TileTranspose.Square<TV, T>(ref sc.RowDu[t], pad, ref sc.Du[t * w], w);
             }
+
+            Array.Clear(sc.Y, 0, tiles * w * w);
         }
 
         /// <summary>Where B or C of this chunk is read from, with strides over the state index and the token.</summary>
@@ -261,7 +260,9 @@ public static class Mamba1Chunked
 
         /// <summary>
         /// The chunk scan for one block of channels: per state index k, the local scan from zero and the running
-        /// decay product, h_t = P_t·h_prev + local_t, y_t += C_t[k]·h_t.
+        /// decay product, h_t = P_t·h_prev + local_t, y_t += C_t[k]·h_t. Two state indices per pass share the
+        /// loads of Δ, Δ·u and y (and the loop overhead) and give the core two independent chains; y still
+        /// accumulates in k order, so the result is the same as one index at a time.
         /// </summary>
         private static void Scan<TV, TB, TC>(int len, int padded, ref T a, ref T b, nint bSN, nint bST, ref T c, nint cSN, nint cST, Scratch sc)
             where TV : struct, IVec<TV, T>
@@ -275,10 +276,56 @@ public static class Mamba1Chunked
             ref T hs = ref sc.H[0];
             var one = TV.Splat(T.One);
 
-            // P_t is held at or above a floor far below any visible contribution (P·h_prev < 1e-30·|h_prev|),
-            // so long chunks of strong decay never reach subnormal numbers (slow on x86).
-            var floor = TV.Splat(T.CreateTruncating(typeof(T) == typeof(float) ? 1e-30 : 1e-290));
-            for (int k = 0; k < n; k++)
+            // P_t is held at or above ScanExp.Floor (P·h_prev ≤ 1.1e-19·|h_prev| is invisible), and every decay is
+            // above it too, so P_{t-1}·decay_t never underflows (subnormal results are very slow on x86).
+            var floor = TV.Splat(ScanExp.Floor<T>());
+            int k = 0;
+            for (; k + 1 < n; k += 2)
+            {
+                var va0 = TV.Load(ref Unsafe.Add(ref a, (nint)k * padded));
+                var va1 = TV.Load(ref Unsafe.Add(ref a, (nint)(k + 1) * padded));
+                var hPrev0 = TV.Load(ref Unsafe.Add(ref hs, k * w));
+                var hPrev1 = TV.Load(ref Unsafe.Add(ref hs, (k + 1) * w));
+                ref T b0 = ref Unsafe.Add(ref b, k * bSN);
+                ref T b1 = ref Unsafe.Add(ref b0, bSN);
+                ref T c0 = ref Unsafe.Add(ref c, k * cSN);
+                ref T c1 = ref Unsafe.Add(ref c0, cSN);
+                var p0 = one;
+                var p1 = one;
+                var local0 = TV.Zero;
+                var local1 = TV.Zero;
+                var h0 = hPrev0;
+                var h1 = hPrev1;
+                ref T dtp = ref dt;
+                ref T dup = ref du;
+                ref T yp = ref y;
+                nint bo = 0, co = 0;
+                for (int t = 0; t < len; t++)
+                {
+                    var vdt = TV.Load(ref dtp);
+                    var vdu = TV.Load(ref dup);
+                    var decay0 = ScanExp.Exp<TV, T>(vdt * va0);
+                    var decay1 = ScanExp.Exp<TV, T>(vdt * va1);
+                    p0 = TV.Max(p0 * decay0, floor);
+                    p1 = TV.Max(p1 * decay1, floor);
+                    local0 = TV.Fma(decay0, local0, vdu * TB.Get<TV, T>(ref Unsafe.Add(ref b0, bo)));
+                    local1 = TV.Fma(decay1, local1, vdu * TB.Get<TV, T>(ref Unsafe.Add(ref b1, bo)));
+                    h0 = TV.Fma(p0, hPrev0, local0);
+                    h1 = TV.Fma(p1, hPrev1, local1);
+                    var acc = TV.Fma(TC.Get<TV, T>(ref Unsafe.Add(ref c0, co)), h0, TV.Load(ref yp));
+                    TV.Store(TV.Fma(TC.Get<TV, T>(ref Unsafe.Add(ref c1, co)), h1, acc), ref yp);
+                    dtp = ref Unsafe.Add(ref dtp, w);
+                    dup = ref Unsafe.Add(ref dup, w);
+                    yp = ref Unsafe.Add(ref yp, w);
+                    bo += bST;
+                    co += cST;
+                }
+
+                TV.Store(h0, ref Unsafe.Add(ref hs, k * w));
+                TV.Store(h1, ref Unsafe.Add(ref hs, (k + 1) * w));
+            }
+
+            for (; k < n; k++)
             {
                 var va = TV.Load(ref Unsafe.Add(ref a, (nint)k * padded));
                 var hPrev = TV.Load(ref Unsafe.Add(ref hs, k * w));
@@ -287,16 +334,20 @@ public static class Mamba1Chunked
                 var p = one;
                 var local = TV.Zero;
                 var h = hPrev;
+                ref T dtp = ref dt;
+                ref T dup = ref du;
+                ref T yp = ref y;
                 nint bo = 0, co = 0;
                 for (int t = 0; t < len; t++)
                 {
-                    nint o = t * w;
-                    var decay = ScanExp.Exp<TV, T>(TV.Load(ref Unsafe.Add(ref dt, o)) * va);
+                    var decay = ScanExp.Exp<TV, T>(TV.Load(ref dtp) * va);
                     p = TV.Max(p * decay, floor);
-                    local = TV.Fma(decay, local, TV.Load(ref Unsafe.Add(ref du, o)) * TB.Get<TV, T>(ref Unsafe.Add(ref bk, bo)));
+                    local = TV.Fma(decay, local, TV.Load(ref dup) * TB.Get<TV, T>(ref Unsafe.Add(ref bk, bo)));
                     h = TV.Fma(p, hPrev, local);
-                    ref T yt = ref Unsafe.Add(ref y, o);
-                    TV.Store(TV.Fma(TC.Get<TV, T>(ref Unsafe.Add(ref ck, co)), h, TV.Load(ref yt)), ref yt);
+                    TV.Store(TV.Fma(TC.Get<TV, T>(ref Unsafe.Add(ref ck, co)), h, TV.Load(ref yp)), ref yp);
+                    dtp = ref Unsafe.Add(ref dtp, w);
+                    dup = ref Unsafe.Add(ref dup, w);
+                    yp = ref Unsafe.Add(ref yp, w);
                     bo += bST;
                     co += cST;
                 }
@@ -305,31 +356,48 @@ public static class Mamba1Chunked
             }
         }
 
-        /// <summary>Applies the gate and writes the chunk's outputs back to [B,D,L].</summary>
-        private void Finish<TV>(int b, int d0, int lanes, int t0, int len, Scratch sc)
+        /// <summary>
+        /// Transposes the chunk's y back to rows, adds D·u, applies the gate (whole registers along t) and writes
+        /// the rows to [B,D,L].
+        /// </summary>
+        private void Finish<TV>(int b, int d0, int lanes, int t0, int len, Tables tables, Scratch sc)
             where TV : struct, IVec<TV, T>
         {
-            int w = TV.Count;
-            ref T y = ref sc.Y[0];
-            if (x.Z is not null)
+            int w = TV.Count, pad = sc.Pad;
+            int tiles = (len + w - 1) / w;
+            for (int i = 0; i < tiles; i++)
             {
-                ref T g = ref sc.Gate[0];
-                for (int t = 0; t < len; t++)
-                {
-                    nint o = t * w;
-                    ref T yt = ref Unsafe.Add(ref y, o);
-                    TV.Store(TV.Load(ref yt) * VecMath.Silu<TV, T>(TV.Load(ref Unsafe.Add(ref g, o))), ref yt);
-                }
+                int t = i * w;
+                TileTranspose.Square<TV, T>(ref sc.Y[t * w], w, ref sc.RowY[t], pad);
             }
 
             T[] output = Output.Data;
+            T[]? z = x.Z?.Data;
+            ref T gate = ref sc.RowZ[0];
             for (int j = 0; j < lanes; j++)
             {
                 int row = (((b * s.Dim) + d0 + j) * s.Length) + t0;
-                for (int t = 0; t < len; t++)
+                var vskip = TV.Splat(tables.Skip[d0 + j]);
+                ref T y = ref sc.RowY[j * pad];
+                ref T vu = ref sc.RowU[j * pad];
+                if (z is not null)
                 {
-                    output[row + t] = sc.Y[(t * w) + j];
+                    z.AsSpan(row, len).CopyTo(sc.RowZ);
+                    for (int t = 0; t < tiles * w; t += w)
+                    {
+                        var v = TV.Fma(vskip, TV.Load(ref Unsafe.Add(ref vu, t)), TV.Load(ref Unsafe.Add(ref y, t)));
+                        TV.Store(v * VecMath.Silu<TV, T>(TV.Load(ref Unsafe.Add(ref gate, t))), ref Unsafe.Add(ref y, t));
+                    }
                 }
+                else
+                {
+                    for (int t = 0; t < tiles * w; t += w)
+                    {
+                        TV.Store(TV.Fma(vskip, TV.Load(ref Unsafe.Add(ref vu, t)), TV.Load(ref Unsafe.Add(ref y, t))), ref Unsafe.Add(ref y, t));
+                    }
+                }
+
+                sc.RowY.AsSpan(j * pad, len).CopyTo(output.AsSpan(row, len));
             }
         }
 
@@ -358,6 +426,11 @@ public static class Mamba1Chunked
 
         private sealed record Tables(T[] At, T[]? Bt, T[]? Ct, T[] Skip, T[] Bias);
 
+        /// <summary>
+        /// One worker's buffers. Rows (channel-major, <see cref="Pad"/> tokens per channel, a whole number of
+        /// registers): RowDt, RowU, RowDu, RowY, RowZ (one row). Tiles (token-major, W channels per token): Dt, Du, Y.
+        /// Cleared once so padding tokens and lanes only ever hold finite values.
+        /// </summary>
         private sealed class Scratch
         {
             public Scratch(int chunk, int w, int n)
@@ -365,13 +438,18 @@ public static class Mamba1Chunked
                 Chunk = chunk;
                 W = w;
                 N = n;
+                Pad = (chunk + w - 1) / w * w;
                 var pool = ArrayPool<T>.Shared;
-                Dt = pool.Rent(chunk * w);
-                Du = pool.Rent(chunk * w);
-                Y = pool.Rent(chunk * w);
-                Gate = pool.Rent(chunk * w);
-                H = pool.Rent(n * w);
-                Gathered = pool.Rent(2 * n * chunk * w);
+                RowDt = Rent(pool, w * Pad);
+                RowU = Rent(pool, w * Pad);
+                RowDu = Rent(pool, w * Pad);
+                RowY = Rent(pool, w * Pad);
+                RowZ = Rent(pool, Pad);
+                Dt = Rent(pool, Pad * w);
+                Du = Rent(pool, Pad * w);
+                Y = Rent(pool, Pad * w);
+                H = Rent(pool, n * w);
+                Gathered = Rent(pool, 2 * n * chunk * w);
             }
 
             public int Chunk { get; }
@@ -380,13 +458,24 @@ public static class Mamba1Chunked
 
             public int N { get; }
 
+            /// <summary>The chunk length rounded up to whole registers.</summary>
+            public int Pad { get; }
+
+            public T[] RowDt { get; }
+
+            public T[] RowU { get; }
+
+            public T[] RowDu { get; }
+
+            public T[] RowY { get; }
+
+            public T[] RowZ { get; }
+
             public T[] Dt { get; }
 
             public T[] Du { get; }
 
             public T[] Y { get; }
-
-            public T[] Gate { get; }
 
             public T[] H { get; }
 
@@ -395,12 +484,17 @@ public static class Mamba1Chunked
             public void Return()
             {
                 var pool = ArrayPool<T>.Shared;
-                pool.Return(Dt);
-                pool.Return(Du);
-                pool.Return(Y);
-                pool.Return(Gate);
-                pool.Return(H);
-                pool.Return(Gathered);
+                foreach (var a in new[] { RowDt, RowU, RowDu, RowY, RowZ, Dt, Du, Y, H, Gathered })
+                {
+                    pool.Return(a);
+                }
+            }
+
+            private static T[] Rent(ArrayPool<T> pool, int size)
+            {
+                var a = pool.Rent(size);
+                Array.Clear(a);
+                return a;
             }
         }
     }

@@ -181,6 +181,10 @@ public static class Mamba1ParallelScan
                 var va = TW.Load(in a[(d * n) + k]);
                 var accA = TW.Splat(T.One);
                 var accB = TW.Zero;
+
+                // accA is held at or above ScanExp.Floor (its contribution accA·h ≤ 1.1e-19·|h| is invisible); every
+                // decay is above the floor too, so accA·at never underflows (subnormal results are slow on x86).
+                var floor = TW.Splat(ScanExp.Floor<T>());
                 for (int t = t0; t < t1; t++)
                 {
                     T delta = bufs.Dt[(row * length) + t];
@@ -188,7 +192,7 @@ public static class Mamba1ParallelScan
                     var bt = TW.Splat(delta * u[(row * length) + t]) * TW.Load(in bufs.Bn[bBase + (t * bStride) + k]);
 
                     // (accA, accB) ∘ (at, bt) = (accA·at, at·accB + bt)
-                    accA *= at;
+                    accA = TW.Max(accA * at, floor);
                     accB = TW.Fma(at, accB, bt);
                 }
 
