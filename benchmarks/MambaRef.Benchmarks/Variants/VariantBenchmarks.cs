@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using MambaRef.Mixers;
 using MambaRef.Scans.Bidirectional;
 using MambaRef.Scans.Mamba3;
 using MambaRef.Scans.S4D;
@@ -65,7 +66,7 @@ public class BidirectionalBenchmarks
     public float[] MaterialisedMatrix() => BidirectionalMatrix.Run(Kind, s, x);
 }
 
-/// <summary>Mamba-3 chunked form (float32, L = 512, H = 4, P = 32, N = 32) at MIMO rank 1 and 4.</summary>
+/// <summary>Mamba-3 forms (float32, L = 512, H = 4, P = 32, N = 32, with rotations) at MIMO rank 1 and 4.</summary>
 [MemoryDiagnoser]
 public class Mamba3Benchmarks
 {
@@ -87,4 +88,84 @@ public class Mamba3Benchmarks
 
     [Benchmark]
     public Mamba3Result<float> Chunked() => Mamba3Chunked.Run(s, x, 64);
+
+    [Benchmark(Baseline = true)]
+    public Mamba3Result<float> Recurrent() => Mamba3Recurrent.Run(s, x);
+
+    /// <summary>The decode step, one token at a time over the whole sequence (state in place).</summary>
+    [Benchmark]
+    public float[] Steps()
+    {
+        int h = s.Heads, rp = s.Rank * s.HeadDim, rn = s.Rank * s.StateSize, half = s.StateSize / 2;
+        var state = new float[h * s.HeadDim * s.StateSize];
+        var prevX = new float[h * rp];
+        var prevB = new float[rn];
+        var y = new float[x.Length];
+        for (int t = 0; t < s.Length; t++)
+        {
+            Mamba3Step.Update<float>(
+                x.AsSpan(t * h * rp, h * rp), dt.AsSpan(t * h, h), a, lambda.AsSpan(t * h, h), theta.AsSpan(t * h * half, h * half),
+                b.AsSpan(t * rn, rn), c.AsSpan(t * rn, rn), [], h, 1, s.Rank, state, prevX, prevB, y.AsSpan(t * h * rp, h * rp));
+        }
+
+        return y;
+    }
+
+    private float[] dt = null!;
+    private float[] a = null!;
+    private float[] lambda = null!;
+    private float[] theta = null!;
+    private float[] b = null!;
+    private float[] c = null!;
+
+    [GlobalSetup(Target = nameof(Steps))]
+    public void SetupSteps()
+    {
+        Setup();
+        float[] F(double[] v) => v.Select(e => (float)e).ToArray();
+        (dt, a, lambda, theta, b, c) = (F(s.Dt), F(s.A), F(s.Lambda), F(s.Theta!), F(s.B), F(s.C));
+    }
+}
+
+/// <summary>VMamba SS2D op (float32, D = 64, N = 16, dt_rank 4) on a side×side map: chunked vs parallel direction scans.</summary>
+[MemoryDiagnoser]
+public class SS2DBenchmarks
+{
+    private SS2DWeights<float> w = null!;
+    private NdArray<float> x = null!;
+
+    [Params(16, 32)]
+    public int Side { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        const int d = 64, r = 4, n = 16, k = SS2DMixer.Directions;
+        var rng = new Random(4);
+        NdArray<float> R(double lo, double hi, params int[] shape)
+        {
+            var t = new NdArray<float>(shape);
+            for (int i = 0; i < t.Length; i++)
+            {
+                t.Data[i] = (float)(lo + ((hi - lo) * rng.NextDouble()));
+            }
+
+            return t;
+        }
+
+        var aLogs = new NdArray<float>(k * d, n);
+        for (int i = 0; i < aLogs.Length; i++)
+        {
+            aLogs.Data[i] = MathF.Log((i % n) + 1);
+        }
+
+        w = new SS2DWeights<float>(R(-0.125, 0.125, k, r + (2 * n), d), R(-0.5, 0.5, k, d, r), R(-6, -2, k, d), aLogs, R(0.5, 1.5, k * d));
+        x = R(-1, 1, 1, d, Side, Side);
+    }
+
+    [Benchmark(Baseline = true)]
+    public NdArray<float> Chunked() => SS2DMixer.Run(w, x, SS2DScanForm.Chunked);
+
+    [Benchmark]
+    public NdArray<float> Parallel() => SS2DMixer.Run(w, x, SS2DScanForm.Parallel);
 }

@@ -28,7 +28,9 @@ internal static class OpMamba1Command
         var command = new Command(
             "mamba1",
             "Mamba-1 selective scan. Inputs (selective_scan_fn names): u[B,D,L], delta[B,D,L], A[D,N], B and C [B,G,N,L], [B,N,L] or [D,N]; "
-            + "optional D[D], z[B,D,L], delta_bias[D], h0[B,D,N]. Outputs: out, last_state.");
+            + "optional D[D], z[B,D,L], delta_bias[D], h0[B,D,N]. Outputs: out, last_state. "
+            + "Complex A: A_real and A_imag [D,N] instead of A, B/C per token [B,G,N,2L] with (re, im) pairs or static B [D,N] + B_imag, "
+            + "h0_real/h0_imag; outputs out, last_state_real, last_state_imag (forms recurrent, chunked).");
         common.AddTo(command);
         command.Options.Add(form);
         command.Options.Add(softplus);
@@ -74,7 +76,18 @@ internal static class OpMamba1Command
 
         using var file = OpInputFile.Open(request.Inputs);
         var output = new OpOutputFile();
-        if (request.Double)
+        if (Mamba1ComplexOp.IsComplex(file))
+        {
+            if (request.Double)
+            {
+                Mamba1ComplexOp.Run<double>(file, request, output);
+            }
+            else
+            {
+                Mamba1ComplexOp.Run<float>(file, request, output);
+            }
+        }
+        else if (request.Double)
         {
             RunReal<double>(file, request, output);
         }
