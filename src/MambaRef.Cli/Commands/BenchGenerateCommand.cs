@@ -52,6 +52,7 @@ internal static class BenchGenerateCommand
         var dtype = new Option<string>("--dtype") { Description = "f32, bf16 or all.", DefaultValueFactory = _ => "all" };
         var threads = new Option<string>("--threads") { Description = "Comma-separated thread counts.", DefaultValueFactory = _ => "1,2" };
         var layers = new Option<int>("--layers") { Description = "Number of layers (24 for the 130m shape).", DefaultValueFactory = _ => 24 };
+        var quick = new Option<bool>("--quick") { Description = "Short run: 32 prompt tokens, 16 decoded tokens (overrides the two counts)." };
         var command = new Command("generate", "Prefill and decode tokens/s of 130m-shaped random Mamba and Mamba-2 models.");
         command.Options.Add(prompt);
         command.Options.Add(decode);
@@ -59,9 +60,15 @@ internal static class BenchGenerateCommand
         command.Options.Add(dtype);
         command.Options.Add(threads);
         command.Options.Add(layers);
+        command.Options.Add(quick);
         command.SetAction(parse =>
         {
             int p = parse.GetValue(prompt), d = parse.GetValue(decode), n = parse.GetValue(layers);
+            if (parse.GetValue(quick))
+            {
+                (p, d) = (32, 16);
+            }
+
             string a = parse.GetValue(arch) ?? "all", t = parse.GetValue(dtype) ?? "all";
             int[] threadCounts;
             try
@@ -82,7 +89,10 @@ internal static class BenchGenerateCommand
 
             Console.WriteLine($"SIMD {SimdCapabilities.Default}, {Environment.ProcessorCount} cores; prompt {p} tokens, decode {d} tokens");
             Console.WriteLine("BF16 weights are rounded to bfloat16 and widened to float32 at load (compute is float32 for both).");
-            Console.WriteLine($"{"model",-20} {"weights",-7} {"threads",7} {"prefill tok/s",14} {"decode tok/s",13} {"peak MiB",9}");
+            Console.WriteLine("weights MiB: float32 weights in memory; state KiB: recurrent state per sequence (constant in the length);");
+            Console.WriteLine("alloc B/tok: managed bytes allocated per decode token; RSS MiB: the process's working set after the run;");
+            Console.WriteLine("peak MiB: the process's peak working set so far (includes building the random weights).");
+            Console.WriteLine($"{"model",-20} {"weights",-7} {"threads",7} {"prefill tok/s",14} {"decode tok/s",13} {"weights MiB",12} {"state KiB",10} {"alloc B/tok",12} {"RSS MiB",8} {"peak MiB",9}");
             foreach (var config in new[] { Mamba130M, Mamba2_130M })
             {
                 if (a != "all" && (a == "mamba1") != (config.Architecture == MambaArchitecture.Mamba1))
@@ -97,6 +107,10 @@ internal static class BenchGenerateCommand
                         continue;
                     }
 
+                    // Drop the previous configuration's weights first, so the memory figures are this model's.
+                    GC.Collect();
+                    GC.WaitForPendingFinalizers();
+                    GC.Collect();
                     var cfg = config with { NumLayers = n };
                     var weights = RandomWeights.Create<float>(cfg, 1, bf16);
                     foreach (int th in threadCounts)
@@ -110,6 +124,7 @@ internal static class BenchGenerateCommand
                         var sw = Stopwatch.StartNew();
                         model.Prefill([tokens], [cache]);
                         double prefill = p / sw.Elapsed.TotalSeconds;
+                        long allocated = GC.GetAllocatedBytesForCurrentThread();
                         sw.Restart();
                         for (int i = 0; i < d; i++)
                         {
@@ -117,8 +132,13 @@ internal static class BenchGenerateCommand
                         }
 
                         double decodeRate = d / sw.Elapsed.TotalSeconds;
-                        long peak = Process.GetCurrentProcess().PeakWorkingSet64 / (1024 * 1024);
-                        Console.WriteLine($"{cfg.ModelType,-20} {(bf16 ? "bf16" : "f32"),-7} {th,7} {prefill,14:F1} {decodeRate,13:F1} {peak,9}");
+                        double perToken = (double)(GC.GetAllocatedBytesForCurrentThread() - allocated) / d;
+                        using var process = Process.GetCurrentProcess();
+                        long peak = process.PeakWorkingSet64 / (1024 * 1024);
+                        long rss = process.WorkingSet64 / (1024 * 1024);
+                        double weightMiB = cfg.ParameterCount(!weights.Tied) * 4.0 / (1024 * 1024);
+                        double stateKiB = ((cfg.ConvKernel * (long)cfg.ConvDim) + cfg.SsmStateSize) * cfg.NumLayers * 4.0 / 1024;
+                        Console.WriteLine($"{cfg.ModelType,-20} {(bf16 ? "bf16" : "f32"),-7} {th,7} {prefill,14:F1} {decodeRate,13:F1} {weightMiB,12:F0} {stateKiB,10:F0} {perToken,12:F0} {rss,8} {peak,9}");
                     }
                 }
             }
