@@ -168,7 +168,9 @@ internal static class ConvertCommand
 
         if (norm > 0)
         {
-            stdout.WriteLine(string.Create(inv, $"  rounding error of the non-F32 tensors: ‖stored − source‖/‖source‖ = {Math.Sqrt(diff / norm):E2} overall, worst {worst:E2} ({worstName})"));
+            stdout.WriteLine(worst == 0
+                ? "  rounding error of the non-F32 tensors: none (the source values are exactly representable)"
+                : string.Create(inv, $"  rounding error of the non-F32 tensors: ‖stored − source‖/‖source‖ = {Math.Sqrt(diff / norm):E2} overall, worst {worst:E2} ({worstName})"));
         }
     }
 }

@@ -77,12 +77,12 @@ internal sealed class ModelOptions
     }
 
     /// <summary>
-    /// The tokenizer of a checkpoint: the one stored in a GGUF file; else tokenizer.json in the directory (or beside
-    /// the file) as a byte-level BPE; else, for a byte-level vocabulary (256 ids, possibly padded up to 511), the
-    /// byte tokenizer.
+    /// The tokenizer of a checkpoint: the one stored in a GGUF file; else tokenizer.json in the directory (or beside the file) as a byte-level BPE;
+    /// otherwise, for a byte-level vocabulary (256 ids, possibly padded up to 511), the byte tokenizer.
     /// </summary>
     public static ITokenizer TokenizerFor(string path, MambaConfig config)
     {
+        // A GGUF file carries its own tokenizer (llama.cpp's gpt2 vocabulary or MambaRef's byte vocabulary).
         if (File.Exists(path) && CheckpointFiles.IsGguf(path) && GgufModel.LoadTokenizer(path) is { } stored)
         {
             return stored;

@@ -264,3 +264,191 @@ public static class SS2DMixer
         return y;
     }
 }
+
+/// <summary>
+/// Weights of VMamba's whole SS2D block (names as in VMamba's <c>SS2D</c> module): in_proj.weight[2·D, d_model],
+/// conv2d.weight[D, 1, k, k] (depthwise, odd k, zero padding k/2) and conv2d.bias[D], the <see cref="SS2DWeights{T}"/>
+/// core, out_norm.weight and out_norm.bias [D] (LayerNorm, eps 1e-5), out_proj.weight[d_model, D].
+/// </summary>
+public sealed record SS2DBlockWeights<T>(
+    NdArray<T> InProj, NdArray<T> ConvWeight, NdArray<T> ConvBias, SS2DWeights<T> Core, NdArray<T> NormWeight, NdArray<T> NormBias, NdArray<T> OutProj)
+    where T : unmanaged, IBinaryFloatingPointIeee754<T>
+{
+    /// <summary>Checks the block shapes against x[B, H, W, d_model]; returns (D, d_model, k).</summary>
+    public (int Inner, int Model, int Kernel) Validate(NdArray<T> x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (x.Rank != 4)
+        {
+            throw Mismatch("x", "[batch, height, width, d_model]", x.ShapeText);
+        }
+
+        int dm = x.Dim(3);
+        if (InProj.Rank != 2 || InProj.Dim(1) != dm || InProj.Dim(0) % 2 != 0)
+        {
+            throw Mismatch("in_proj.weight", $"[2·d_inner, {dm}]", InProj.ShapeText);
+        }
+
+        int d = InProj.Dim(0) / 2;
+        if (ConvWeight.Rank != 4 || ConvWeight.Dim(0) != d || ConvWeight.Dim(1) != 1 || ConvWeight.Dim(2) != ConvWeight.Dim(3) || ConvWeight.Dim(2) % 2 != 1)
+        {
+            throw Mismatch("conv2d.weight", $"[{d}, 1, k, k] with k odd", ConvWeight.ShapeText);
+        }
+
+        foreach (var (t, name) in new[] { (ConvBias, "conv2d.bias"), (NormWeight, "out_norm.weight"), (NormBias, "out_norm.bias") })
+        {
+            if (!t.HasShape(d))
+            {
+                throw Mismatch(name, $"[{d}]", t.ShapeText);
+            }
+        }
+
+        if (!OutProj.HasShape(dm, d))
+        {
+            throw Mismatch("out_proj.weight", $"[{dm}, {d}]", OutProj.ShapeText);
+        }
+
+        _ = Core.Validate(new NdArray<T>(1, d, 1, 1));
+        return (d, dm, ConvWeight.Dim(2));
+    }
+
+    private static ArgumentException Mismatch(string name, string expected, string found) =>
+        new($"Tensor '{name}' has shape {found}; expected {expected}.", name);
+}
+
+/// <summary>
+/// VMamba's SS2D block (VMamba, Liu et al. 2024, the SS2D module's forward): over x[B, H, W, d_model],
+/// (x', z) = split(in_proj(x)); x' = silu(depthwise conv2d(x') + bias) (zero padding, channels first);
+/// y = <see cref="SS2DMixer"/>(x') (cross-scan, four direction scans, cross-merge); y = LayerNorm(y) (eps 1e-5) · silu(z);
+/// out = out_proj(y), [B, H, W, d_model].
+/// </summary>
+public static class SS2DBlock
+{
+    /// <summary>LayerNorm epsilon of VMamba's out_norm (PyTorch's default).</summary>
+    public const double NormEps = 1e-5;
+
+    /// <summary>The float64 definition of the block, built on <see cref="SS2DMixer.Definition"/>.</summary>
+    public static NdArray<double> Definition(SS2DBlockWeights<double> w, NdArray<double> x) =>
+        Forward(w, x, core => SS2DMixer.Definition(w.Core, core));
+
+    /// <summary>The block generic over float/double, with the fast SS2D op (<paramref name="form"/>).</summary>
+    public static NdArray<T> Run<T>(SS2DBlockWeights<T> w, NdArray<T> x, SS2DScanForm form = SS2DScanForm.Chunked, ComputeOptions? options = null)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T> =>
+        Forward(w, x, core => SS2DMixer.Run(w.Core, core, form, options));
+
+    private static NdArray<T> Forward<T>(SS2DBlockWeights<T> w, NdArray<T> x, Func<NdArray<T>, NdArray<T>> ss2d)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        var (d, dm, ks) = w.Validate(x);
+        int batch = x.Dim(0), height = x.Dim(1), width = x.Dim(2), l = height * width, pad = ks / 2;
+
+        // in_proj: xz[b, p, j] = Σ_i W[j, i] x[b, p, i]; x' channels first [B, D, H, W], z [B, L, D]
+        var inner = new NdArray<T>(batch, d, height, width);
+        var z = new T[batch * l * d];
+        for (int b = 0; b < batch; b++)
+        {
+            for (int p = 0; p < l; p++)
+            {
+                var xp = x.Data.AsSpan(((b * l) + p) * dm, dm);
+                for (int j = 0; j < 2 * d; j++)
+                {
+                    var row = w.InProj.Data.AsSpan(j * dm, dm);
+                    var acc = T.Zero;
+                    for (int i = 0; i < dm; i++)
+                    {
+                        acc += row[i] * xp[i];
+                    }
+
+                    if (j < d)
+                    {
+                        inner.Data[(((b * d) + j) * l) + p] = acc;
+                    }
+                    else
+                    {
+                        z[(((b * l) + p) * d) + j - d] = acc;
+                    }
+                }
+            }
+        }
+
+        // depthwise conv2d (zero padding) + bias, then silu
+        var conv = new NdArray<T>(batch, d, height, width);
+        for (int b = 0; b < batch; b++)
+        {
+            for (int c = 0; c < d; c++)
+            {
+                var src = inner.Data.AsSpan(((b * d) + c) * l, l);
+                for (int i = 0; i < height; i++)
+                {
+                    for (int j = 0; j < width; j++)
+                    {
+                        var acc = w.ConvBias.Data[c];
+                        for (int u = 0; u < ks; u++)
+                        {
+                            for (int v = 0; v < ks; v++)
+                            {
+                                int ii = i + u - pad, jj = j + v - pad;
+                                if (ii >= 0 && ii < height && jj >= 0 && jj < width)
+                                {
+                                    acc += w.ConvWeight.Data[(((c * ks) + u) * ks) + v] * src[(ii * width) + jj];
+                                }
+                            }
+                        }
+
+                        conv.Data[(((b * d) + c) * l) + (i * width) + j] = acc / (T.One + T.Exp(-acc));
+                    }
+                }
+            }
+        }
+
+        var y = ss2d(conv);
+
+        // LayerNorm over channels, gate, out_proj
+        var output = new NdArray<T>(batch, height, width, dm);
+        var row2 = new T[d];
+        var eps = T.CreateTruncating(NormEps);
+        var n = T.CreateTruncating(d);
+        for (int b = 0; b < batch; b++)
+        {
+            for (int p = 0; p < l; p++)
+            {
+                var mean = T.Zero;
+                for (int c = 0; c < d; c++)
+                {
+                    row2[c] = y.Data[(((b * d) + c) * l) + p];
+                    mean += row2[c];
+                }
+
+                mean /= n;
+                var variance = T.Zero;
+                for (int c = 0; c < d; c++)
+                {
+                    variance += (row2[c] - mean) * (row2[c] - mean);
+                }
+
+                var inv = T.One / T.Sqrt((variance / n) + eps);
+                for (int c = 0; c < d; c++)
+                {
+                    var zc = z[(((b * l) + p) * d) + c];
+                    row2[c] = ((((row2[c] - mean) * inv) * w.NormWeight.Data[c]) + w.NormBias.Data[c]) * (zc / (T.One + T.Exp(-zc)));
+                }
+
+                var dst = output.Data.AsSpan(((b * l) + p) * dm, dm);
+                for (int o = 0; o < dm; o++)
+                {
+                    var wrow = w.OutProj.Data.AsSpan(o * d, d);
+                    var acc = T.Zero;
+                    for (int c = 0; c < d; c++)
+                    {
+                        acc += wrow[c] * row2[c];
+                    }
+
+                    dst[o] = acc;
+                }
+            }
+        }
+
+        return output;
+    }
+}

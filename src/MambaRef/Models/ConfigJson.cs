@@ -243,7 +243,7 @@ public static class ConfigJson
     {
         if (root.TryGetProperty("architectures", out var a) && a.ValueKind == JsonValueKind.Array && a.GetArrayLength() > 0 && a[0].ValueKind == JsonValueKind.String)
         {
-            return a[0].GetString() switch
+            return Text(a[0], file, "architectures") switch
             {
                 "MambaForCausalLM" => "mamba",
                 "FalconMambaForCausalLM" => "falcon_mamba",
@@ -259,15 +259,28 @@ public static class ConfigJson
     {
         if (r.TryGet(key, out var e) && e.ValueKind == JsonValueKind.String)
         {
-            if (e.GetString() == "auto")
+            if (Text(e, r.File, r.Prefix + key) == "auto")
             {
                 return (hidden + 15) / 16;
             }
 
-            throw new MambaRefFormatException(r.File, r.Prefix + key, $"must be an integer or \"auto\", found \"{e.GetString()}\"");
+            throw new MambaRefFormatException(r.File, r.Prefix + key, $"must be an integer or \"auto\", found \"{Text(e, r.File, r.Prefix + key)}\"");
         }
 
         return r.Int(key, (hidden + 15) / 16);
+    }
+
+    /// <summary>A string value; a lone-surrogate escape (valid JSON, not valid UTF-16 text) is a format error naming the key.</summary>
+    private static string? Text(JsonElement e, string file, string key)
+    {
+        try
+        {
+            return e.GetString();
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new MambaRefFormatException(file, key, "string holds a lone surrogate escape", ex);
+        }
     }
 
     private static int CheckedProduct(string file, string key, double expand, int hidden)
@@ -367,7 +380,7 @@ public static class ConfigJson
                 throw new MambaRefFormatException(file, prefix + key, $"must be a string, found {Render(e)}");
             }
 
-            return e.GetString();
+            return Text(e, file, prefix + key);
         }
 
         public (double Lo, double Hi) Limit(string key)
@@ -399,7 +412,7 @@ public static class ConfigJson
                 e = boxed;
             }
 
-            if (e.ValueKind == JsonValueKind.String && e.GetString() is "inf" or "Infinity" or "infinity")
+            if (e.ValueKind == JsonValueKind.String && Text(e, file, prefix + key) is "inf" or "Infinity" or "infinity")
             {
                 return double.PositiveInfinity;
             }

@@ -47,6 +47,15 @@ public sealed class ConvertCommandTests
 
         Assert.IsType<ByteTokenizer>(GgufModel.LoadTokenizer(f32));
 
+        // generate/perplexity take the GGUF file (and its stored tokenizer) like the directory.
+        var text = dir.File("text.txt");
+        File.WriteAllText(text, "Hello world, hello GGUF.\n");
+        var fromDir = CliHarness.Run("perplexity", "--model", dir.Path, "--file", text);
+        var fromGguf = CliHarness.Run("perplexity", "--model", f32, "--file", text);
+        Assert.True(fromGguf.Exit == 0, fromGguf.Err);
+        static string Ppl(string text) => text.Split('\n').First(l => l.StartsWith("perplexity", StringComparison.Ordinal));
+        Assert.Equal(Ppl(fromDir.Out + fromDir.Err), Ppl(fromGguf.Out + fromGguf.Err));
+
         var q8 = dir.File("m-q8.gguf");
         (exit, output, err) = CliHarness.Run("convert", "--model", dir.Path, "--out", q8, "--type", "q8_0", "--tokenizer", "none", "--name", "tiny");
         Assert.True(exit == 0, err);

@@ -97,6 +97,124 @@ public sealed class SS2DMixerTests
         }
     });
 
+    private static SS2DBlockWeights<double> MakeBlock(Case c, int model, int kernel, out NdArray<double> x)
+    {
+        var (core, _) = Make(c);
+        var rng = new Random(c.Seed + 7);
+        NdArray<double> R(double lo, double hi, params int[] shape)
+        {
+            var a = new NdArray<double>(shape);
+            for (int i = 0; i < a.Length; i++)
+            {
+                a.Data[i] = lo + ((hi - lo) * rng.NextDouble());
+            }
+
+            return a;
+        }
+
+        x = R(-1, 1, c.B, c.H, c.W, model);
+        var s = 1 / Math.Sqrt(model);
+        return new SS2DBlockWeights<double>(
+            R(-s, s, 2 * c.D, model), R(-0.3, 0.3, c.D, 1, kernel, kernel), R(-0.1, 0.1, c.D), core, R(0.5, 1.5, c.D), R(-0.1, 0.1, c.D), R(-0.5, 0.5, model, c.D));
+    }
+
+    [Theory]
+    [MemberData(nameof(Widths.All), MemberType = typeof(Widths))]
+    public void Block_fast_forms_match_the_float64_definition(SimdWidth width) => Property.Check(Cases, c =>
+    {
+        var w = MakeBlock(c, 3, 3, out var x);
+        var reference = SS2DBlock.Definition(w, x);
+        var o = new ComputeOptions { Simd = width };
+        var w32 = new SS2DBlockWeights<float>(
+            NdArray.Convert<double, float>(w.InProj), NdArray.Convert<double, float>(w.ConvWeight), NdArray.Convert<double, float>(w.ConvBias), ToSingle(w.Core),
+            NdArray.Convert<double, float>(w.NormWeight), NdArray.Convert<double, float>(w.NormBias), NdArray.Convert<double, float>(w.OutProj));
+        foreach (var form in new[] { SS2DScanForm.Chunked, SS2DScanForm.Parallel })
+        {
+            var e = Norms.RelativeError<double, double>(SS2DBlock.Run(w, x, form, o).Data, reference.Data);
+            Assert.True(e <= Norms.Float64Normwise, $"{form} float64 normwise error {e:E2} > 1e-10 (MATH.md) for {c}");
+            var y32 = SS2DBlock.Run(w32, NdArray.Convert<double, float>(x), form, o);
+            var (ratio, index) = Norms.ElementwiseRatio<float>(y32.Data, reference.Data, Norms.Float32Rtol, Norms.Float32Atol);
+            Assert.True(ratio <= 1, $"{form} float32 error ratio {ratio:F2} at {index} (MATH.md atol 1e-5 + rtol 3e-4) for {c}");
+        }
+    }, scale: 0.3);
+
+    [Fact]
+    public void Block_is_in_proj_conv_ss2d_layernorm_gate_out_proj()
+    {
+        // Written out independently for one small case: the block's plumbing around the SS2D op.
+        var c = new Case(1, 2, 3, 4, 1, 2, 5);
+        var w = MakeBlock(c, 3, 3, out var x);
+        int d = c.D, h = c.H, wd = c.W, m = 3;
+        var pre = new NdArray<double>(1, d, h, wd);
+        var z = new double[h, wd, d];
+        for (int i = 0; i < h; i++)
+        {
+            for (int j = 0; j < wd; j++)
+            {
+                for (int o = 0; o < 2 * d; o++)
+                {
+                    double acc = 0;
+                    for (int k = 0; k < m; k++)
+                    {
+                        acc += w.InProj[o, k] * x[0, i, j, k];
+                    }
+
+                    if (o < d)
+                    {
+                        pre[0, o, i, j] = acc;
+                    }
+                    else
+                    {
+                        z[i, j, o - d] = acc;
+                    }
+                }
+            }
+        }
+
+        double Silu(double v) => v / (1 + Math.Exp(-v));
+        var act = new NdArray<double>(1, d, h, wd);
+        for (int ch = 0; ch < d; ch++)
+        {
+            for (int i = 0; i < h; i++)
+            {
+                for (int j = 0; j < wd; j++)
+                {
+                    var acc = w.ConvBias[ch];
+                    for (int u = -1; u <= 1; u++)
+                    {
+                        for (int v = -1; v <= 1; v++)
+                        {
+                            if (i + u >= 0 && i + u < h && j + v >= 0 && j + v < wd)
+                            {
+                                acc += w.ConvWeight[ch, 0, u + 1, v + 1] * pre[0, ch, i + u, j + v];
+                            }
+                        }
+                    }
+
+                    act[0, ch, i, j] = Silu(acc);
+                }
+            }
+        }
+
+        var y = SS2DMixer.Definition(w.Core, act);
+        var got = SS2DBlock.Definition(w, x);
+        for (int i = 0; i < h; i++)
+        {
+            for (int j = 0; j < wd; j++)
+            {
+                var v = Enumerable.Range(0, d).Select(ch => y[0, ch, i, j]).ToArray();
+                var mean = v.Average();
+                var inv = 1 / Math.Sqrt(v.Select(e => (e - mean) * (e - mean)).Average() + 1e-5);
+                var g = Enumerable.Range(0, d).Select(ch => (((v[ch] - mean) * inv * w.NormWeight[ch]) + w.NormBias[ch]) * Silu(z[i, j, ch])).ToArray();
+                for (int o = 0; o < m; o++)
+                {
+                    var expected = Enumerable.Range(0, d).Sum(ch => w.OutProj[o, ch] * g[ch]);
+                    Assert.Equal(expected, got[0, i, j, o], 1e-12);
+                }
+            }
+        }
+    }
+
     [Fact]
     public void Bad_weights_name_the_tensor()
     {
@@ -106,5 +224,10 @@ public sealed class SS2DMixerTests
         ex = Assert.Throws<ArgumentException>(() => SS2DMixer.Definition(w, new NdArray<double>(1, 2, 2, 2)));
         Assert.Contains("x_proj_weight", ex.Message, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => SS2DMixer.Run(w, new NdArray<double>(3, 2, 2)));
+        var block = MakeBlock(new Case(1, 3, 2, 2, 2, 4, 1), 4, 3, out var bx);
+        ex = Assert.Throws<ArgumentException>(() => SS2DBlock.Run(block with { ConvWeight = new NdArray<double>(3, 1, 2, 2) }, bx));
+        Assert.Contains("conv2d.weight", ex.Message, StringComparison.Ordinal);
+        ex = Assert.Throws<ArgumentException>(() => SS2DBlock.Definition(block with { OutProj = new NdArray<double>(3, 3) }, bx));
+        Assert.Contains("'out_proj.weight' has shape [3, 3]; expected [4, 3]", ex.Message, StringComparison.Ordinal);
     }
 }

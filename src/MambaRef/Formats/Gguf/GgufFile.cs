@@ -15,7 +15,7 @@ namespace MambaRef.Formats.Gguf;
 /// <see cref="Open"/> validates everything before trusting it: counts are capped by the bytes left in the file (a
 /// lying count cannot cause a large allocation or a long loop), every string and array length is checked against
 /// the remaining bytes, nested arrays are at most <see cref="MaxArrayDepth"/> deep, strings are valid UTF-8, bools
-/// are 0 or 1, keys and tensor names are unique, the alignment is a power of two, tensors have at most 4
+/// are 0 or 1, keys and tensor names are non-empty and unique, the alignment is a power of two, tensors have at most 4
 /// dimensions with a non-overflowing element count, a supported type (F32, F16, BF16, Q8_0, F64, I8, I16, I32,
 /// I64; Q8_0 needs a multiple of 32 innermost), an aligned offset, and bytes inside the data section that overlap
 /// no other tensor. <see cref="TensorInfo.Shape"/> is outermost-first (GGUF's order reversed).
@@ -461,7 +461,13 @@ public sealed class GgufFile : ITensorFile
             var keys = new List<string>();
             for (ulong i = 0; i < kvCount; i++)
             {
-                var key = String("metadata key #" + i.ToString(CultureInfo.InvariantCulture));
+                var keyField = "metadata key #" + i.ToString(CultureInfo.InvariantCulture);
+                var key = String(keyField);
+                if (key.Length == 0)
+                {
+                    throw new MambaRefFormatException(path, keyField, "empty key");
+                }
+
                 var type = ValueType(key);
                 var value = Value(key, type);
                 if (!values.TryAdd(key, value))
@@ -491,7 +497,13 @@ public sealed class GgufFile : ITensorFile
             var names = new HashSet<string>(StringComparer.Ordinal);
             for (ulong i = 0; i < tensorCount; i++)
             {
-                var name = String("tensor #" + i.ToString(CultureInfo.InvariantCulture));
+                var nameField = "tensor #" + i.ToString(CultureInfo.InvariantCulture);
+                var name = String(nameField);
+                if (name.Length == 0)
+                {
+                    throw new MambaRefFormatException(path, nameField, "empty tensor name");
+                }
+
                 if (!names.Add(name))
                 {
                     throw new MambaRefFormatException(path, name, "tensor name appears twice");

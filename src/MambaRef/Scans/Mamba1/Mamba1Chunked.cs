@@ -52,7 +52,8 @@ public static class Mamba1Chunked
             s = shape;
             chunk = Math.Min(chunkSize, Math.Max(1, shape.Length));
             this.options = options;
-            Output = new NdArray<T>(shape.Batch, shape.Dim, shape.Length);
+            // Every element is written by Finish: no need to zero 4·B·D·L bytes first.
+            Output = new NdArray<T>(GC.AllocateUninitializedArray<T>(shape.Batch * shape.Dim * shape.Length), shape.Batch, shape.Dim, shape.Length);
             LastState = new NdArray<T>(shape.Batch, shape.Dim, shape.State);
         }
 
@@ -114,9 +115,9 @@ public static class Mamba1Chunked
             if (lanes < w)
             {
                 // Padding lanes carry zeros so every block runs the same instructions.
-                Array.Clear(sc.RowDt);
-                Array.Clear(sc.RowU);
-                Array.Clear(sc.RowDu);
+                sc.RowDt.Clear();
+                sc.RowU.Clear();
+                sc.RowDu.Clear();
                 Array.Clear(sc.Gathered);
             }
 
@@ -177,35 +178,47 @@ public static class Mamba1Chunked
         /// <summary>
         /// Δ = softplus?(δ + bias) and Δ·u of one chunk, computed row by row (one channel's tokens are contiguous,
         /// so whole registers along t) and transposed W×W tile by tile into the channel-minor [t, W] layout the
-        /// scan reads. u stays in its rows for <see cref="Finish{TV}"/>.
+        /// scan reads. A chunk of whole registers is read in place; a shorter one is first copied into the rows
+        /// (u stays there for <see cref="Finish{TV}"/>).
         /// </summary>
         private void Prepare<TV>(int b, int d0, int lanes, int t0, int len, Tables tables, Scratch sc)
             where TV : struct, IVec<TV, T>
         {
             int w = TV.Count, pad = sc.Pad;
             int tiles = (len + w - 1) / w;
+            bool direct = len % w == 0;
             T[] u = x.U.Data, delta = x.Delta.Data;
             bool softplus = x.DeltaSoftplus;
             for (int j = 0; j < lanes; j++)
             {
                 int row = (((b * s.Dim) + d0 + j) * s.Length) + t0;
-                delta.AsSpan(row, len).CopyTo(sc.RowDt.AsSpan(j * pad));
-                u.AsSpan(row, len).CopyTo(sc.RowU.AsSpan(j * pad));
-                var vbias = TV.Splat(tables.Bias[d0 + j]);
                 ref T dt = ref sc.RowDt[j * pad];
-                ref T vu = ref sc.RowU[j * pad];
                 ref T du = ref sc.RowDu[j * pad];
-                for (int t = 0; t < tiles * w; t += w)
+                ref T dSrc = ref dt;
+                ref T uSrc = ref sc.RowU[j * pad];
+                if (direct)
+                {
+                    dSrc = ref delta[row];
+                    uSrc = ref u[row];
+                }
+                else
                 {
                     // Past len the rows hold finite leftovers (or zeros); those tokens are never read.
-                    var d = TV.Load(ref Unsafe.Add(ref dt, t)) + vbias;
+                    delta.AsSpan(row, len).CopyTo(sc.RowDt[(j * pad)..]);
+                    u.AsSpan(row, len).CopyTo(sc.RowU[(j * pad)..]);
+                }
+
+                var vbias = TV.Splat(tables.Bias[d0 + j]);
+                for (int t = 0; t < tiles * w; t += w)
+                {
+                    var d = TV.Load(ref Unsafe.Add(ref dSrc, t)) + vbias;
                     if (softplus)
                     {
                         d = VecMath.Softplus<TV, T>(d);
                     }
 
                     TV.Store(d, ref Unsafe.Add(ref dt, t));
-                    TV.Store(d * TV.Load(ref Unsafe.Add(ref vu, t)), ref Unsafe.Add(ref du, t));
+                    TV.Store(d * TV.Load(ref Unsafe.Add(ref uSrc, t)), ref Unsafe.Add(ref du, t));
                 }
             }
 
@@ -216,7 +229,7 @@ public static class Mamba1Chunked
                 TileTranspose.Square<TV, T>(ref sc.RowDu[t], pad, ref sc.Du[t * w], w);
             }
 
-            Array.Clear(sc.Y, 0, tiles * w * w);
+            sc.Y[..(tiles * w * w)].Clear();
         }
 
         /// <summary>Where B or C of this chunk is read from, with strides over the state index and the token.</summary>
@@ -358,46 +371,64 @@ public static class Mamba1Chunked
 
         /// <summary>
         /// Transposes the chunk's y back to rows, adds D·u, applies the gate (whole registers along t) and writes
-        /// the rows to [B,D,L].
+        /// the rows to [B,D,L] (in place for a chunk of whole registers, else through the rows).
         /// </summary>
         private void Finish<TV>(int b, int d0, int lanes, int t0, int len, Tables tables, Scratch sc)
             where TV : struct, IVec<TV, T>
         {
             int w = TV.Count, pad = sc.Pad;
             int tiles = (len + w - 1) / w;
+            bool direct = len % w == 0;
             for (int i = 0; i < tiles; i++)
             {
                 int t = i * w;
                 TileTranspose.Square<TV, T>(ref sc.Y[t * w], w, ref sc.RowY[t], pad);
             }
 
-            T[] output = Output.Data;
+            T[] output = Output.Data, u = x.U.Data;
             T[]? z = x.Z?.Data;
-            ref T gate = ref sc.RowZ[0];
             for (int j = 0; j < lanes; j++)
             {
                 int row = (((b * s.Dim) + d0 + j) * s.Length) + t0;
                 var vskip = TV.Splat(tables.Skip[d0 + j]);
                 ref T y = ref sc.RowY[j * pad];
                 ref T vu = ref sc.RowU[j * pad];
-                if (z is not null)
+                ref T dst = ref y;
+                ref T gate = ref sc.RowZ[0];
+                if (direct)
+                {
+                    vu = ref u[row];
+                    dst = ref output[row];
+                    if (z is not null)
+                    {
+                        gate = ref z[row];
+                    }
+                }
+                else if (z is not null)
                 {
                     z.AsSpan(row, len).CopyTo(sc.RowZ);
+                }
+
+                if (z is not null)
+                {
                     for (int t = 0; t < tiles * w; t += w)
                     {
                         var v = TV.Fma(vskip, TV.Load(ref Unsafe.Add(ref vu, t)), TV.Load(ref Unsafe.Add(ref y, t)));
-                        TV.Store(v * VecMath.Silu<TV, T>(TV.Load(ref Unsafe.Add(ref gate, t))), ref Unsafe.Add(ref y, t));
+                        TV.Store(v * VecMath.Silu<TV, T>(TV.Load(ref Unsafe.Add(ref gate, t))), ref Unsafe.Add(ref dst, t));
                     }
                 }
                 else
                 {
                     for (int t = 0; t < tiles * w; t += w)
                     {
-                        TV.Store(TV.Fma(vskip, TV.Load(ref Unsafe.Add(ref vu, t)), TV.Load(ref Unsafe.Add(ref y, t))), ref Unsafe.Add(ref y, t));
+                        TV.Store(TV.Fma(vskip, TV.Load(ref Unsafe.Add(ref vu, t)), TV.Load(ref Unsafe.Add(ref y, t))), ref Unsafe.Add(ref dst, t));
                     }
                 }
 
-                sc.RowY.AsSpan(j * pad, len).CopyTo(output.AsSpan(row, len));
+                if (!direct)
+                {
+                    sc.RowY.Slice(j * pad, len).CopyTo(output.AsSpan(row, len));
+                }
             }
         }
 
@@ -429,27 +460,46 @@ public static class Mamba1Chunked
         /// <summary>
         /// One worker's buffers. Rows (channel-major, <see cref="Pad"/> tokens per channel, a whole number of
         /// registers): RowDt, RowU, RowDu, RowY, RowZ (one row). Tiles (token-major, W channels per token): Dt, Du, Y.
-        /// Cleared once so padding tokens and lanes only ever hold finite values.
+        /// All live in one pinned block, each starting on a 64-byte boundary (no register load or store splits a
+        /// cache line), and the three tiles the scan streams through are staggered by 1344 bytes (mod 4096) so the
+        /// store of y_t never 4K-aliases the loads of Δ_{t+1} and Δ·u_{t+1}. Cleared once so padding tokens and
+        /// lanes only ever hold finite values.
         /// </summary>
         private sealed class Scratch
         {
+            private readonly T[] block;
+            private readonly int rowDt, rowU, rowDu, rowY, rowZ, dt, du, y;
+
             public Scratch(int chunk, int w, int n)
             {
                 Chunk = chunk;
                 W = w;
                 N = n;
                 Pad = (chunk + w - 1) / w * w;
-                var pool = ArrayPool<T>.Shared;
-                RowDt = Rent(pool, w * Pad);
-                RowU = Rent(pool, w * Pad);
-                RowDu = Rent(pool, w * Pad);
-                RowY = Rent(pool, w * Pad);
-                RowZ = Rent(pool, Pad);
-                Dt = Rent(pool, Pad * w);
-                Du = Rent(pool, Pad * w);
-                Y = Rent(pool, Pad * w);
-                H = Rent(pool, n * w);
-                Gathered = Rent(pool, 2 * n * chunk * w);
+                int size = Unsafe.SizeOf<T>(), line = 64 / size, rows = w * Pad, tile = Pad * w;
+                int total = line + (5 * (rows + line)) + Pad + line + (3 * (tile + line)) + (2 * 4096 / size) + line;
+                block = GC.AllocateArray<T>(total, pinned: true);
+                int next = AlignedStart(block, line);
+                int Take(int count, int staggerBytes)
+                {
+                    int at = next + (staggerBytes / size);
+                    next = at + ((count + line - 1) / line * line);
+                    return at;
+                }
+
+                rowDt = Take(rows, 0);
+                rowU = Take(rows, 0);
+                rowDu = Take(rows, 0);
+                rowY = Take(rows, 0);
+                rowZ = Take(Pad, 0);
+
+                // Tiles: start at a 4096-byte-relative phase of 0, 1344 and 2752 bytes.
+                dt = Take(tile, 0);
+                du = Take(tile, Stagger(dt, next, 1344, size));
+                y = Take(tile, Stagger(dt, next, 2752, size));
+                H = new T[n * w];
+                Gathered = ArrayPool<T>.Shared.Rent(2 * n * chunk * w);
+                Array.Clear(Gathered);
             }
 
             public int Chunk { get; }
@@ -461,40 +511,40 @@ public static class Mamba1Chunked
             /// <summary>The chunk length rounded up to whole registers.</summary>
             public int Pad { get; }
 
-            public T[] RowDt { get; }
+            public Span<T> RowDt => block.AsSpan(rowDt, W * Pad);
 
-            public T[] RowU { get; }
+            public Span<T> RowU => block.AsSpan(rowU, W * Pad);
 
-            public T[] RowDu { get; }
+            public Span<T> RowDu => block.AsSpan(rowDu, W * Pad);
 
-            public T[] RowY { get; }
+            public Span<T> RowY => block.AsSpan(rowY, W * Pad);
 
-            public T[] RowZ { get; }
+            public Span<T> RowZ => block.AsSpan(rowZ, Pad);
 
-            public T[] Dt { get; }
+            public Span<T> Dt => block.AsSpan(dt, Pad * W);
 
-            public T[] Du { get; }
+            public Span<T> Du => block.AsSpan(du, Pad * W);
 
-            public T[] Y { get; }
+            public Span<T> Y => block.AsSpan(y, Pad * W);
 
             public T[] H { get; }
 
             public T[] Gathered { get; }
 
-            public void Return()
+            public void Return() => ArrayPool<T>.Shared.Return(Gathered);
+
+            /// <summary>Bytes to skip after element <paramref name="next"/> so it sits <paramref name="phase"/> bytes (mod 4096) after <paramref name="origin"/>.</summary>
+            private static int Stagger(int origin, int next, int phase, int size)
             {
-                var pool = ArrayPool<T>.Shared;
-                foreach (var a in new[] { RowDt, RowU, RowDu, RowY, RowZ, Dt, Du, Y, H, Gathered })
-                {
-                    pool.Return(a);
-                }
+                int offset = ((next - origin) * size) % 4096;
+                return ((phase - offset) % 4096 + 4096) % 4096;
             }
 
-            private static T[] Rent(ArrayPool<T> pool, int size)
+            private static unsafe int AlignedStart(T[] pinned, int line)
             {
-                var a = pool.Rent(size);
-                Array.Clear(a);
-                return a;
+                nint address = (nint)Unsafe.AsPointer(ref pinned[0]);
+                int misalign = (int)(address % 64) / Unsafe.SizeOf<T>();
+                return misalign == 0 ? 0 : line - misalign;
             }
         }
     }
