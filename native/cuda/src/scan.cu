@@ -29,7 +29,7 @@ struct ScanCfg {
 template <int NPT, int TPC>
 static size_t scan_smem_bytes(int groups_in_block, int bc_smem) {
     using C = ScanCfg<NPT, TPC>;
-    size_t f = 5 * (size_t)C::TT * C::LD + (bc_smem ? 2 * (size_t)groups_in_block * C::TT * C::NP : 0);
+    size_t f = 4 * (size_t)C::TT * C::LD + (size_t)C::kThreads * (C::TT + 1) + (bc_smem ? 2 * (size_t)groups_in_block * C::TT * C::NP : 0);
     return f * sizeof(float);
 }
 
@@ -53,7 +53,7 @@ __global__ void __launch_bounds__(128, 3) selective_scan_kernel(ScanParams P) {
     float* s_u = s_du + TT * LD;
     float* s_z = s_u + TT * LD;
     float* s_y = s_z + TT * LD;
-    float* s_B = s_y + TT * LD;
+    float* s_B = s_y + Cfg::kThreads * (TT + 1);  // s_y: per-lane partial sums [c][sub][TT+1]
     float* s_C = s_B + P.groups_in_block * TT * NP;
 
     const T* u = (const T*)a.u;
@@ -111,8 +111,13 @@ __global__ void __launch_bounds__(128, 3) selective_scan_kernel(ScanParams P) {
             s_z[t * LD + cc] = rz[j];
         }
         if (P.bc_smem) {
-            for (int i = tid; i < P.groups_in_block * NP * TT; i += Cfg::kThreads) {
-                int gi = i / (NP * TT), r = i % (NP * TT), n = r / TT, t = r % TT;
+            constexpr int kPer = (NP * TT + Cfg::kThreads - 1) / Cfg::kThreads;
+            for (int gi = 0; gi < P.groups_in_block; gi++) {
+#pragma unroll
+            for (int j = 0; j < kPer; j++) {
+                int r = tid + j * Cfg::kThreads;
+                if (r >= NP * TT) break;
+                int n = r / TT, t = r % TT;
                 float vb = 0.f, vc = 0.f;
                 if (n < N && t < cl) {
                     if (a.b_variable && gB0 + gi < a.groups_b)
@@ -122,6 +127,7 @@ __global__ void __launch_bounds__(128, 3) selective_scan_kernel(ScanParams P) {
                 }
                 s_B[(gi * TT + t) * NP + n] = vb;
                 s_C[(gi * TT + t) * NP + n] = vc;
+            }
             }
         }
         __syncthreads();
@@ -177,10 +183,8 @@ __global__ void __launch_bounds__(128, 3) selective_scan_kernel(ScanParams P) {
                 h[k] = fmaf(dA, h[k], du * bt[k]);
                 if (k & 1) y1 = fmaf(ct[k], h[k], y1); else y0 = fmaf(ct[k], h[k], y0);
             }
-            float y = y0 + y1;
-#pragma unroll
-            for (int off = TPC / 2; off >= 1; off >>= 1) y += __shfl_xor_sync(0xffffffffu, y, off, TPC);
-            if (sub == 0) s_y[t * LD + c] = y;
+            // Partial sums of this lane's states; the store phase adds the TPC partials of a channel.
+            s_y[(c * TPC + sub) * (TT + 1) + t] = y0 + y1;
         }
         __syncthreads();
 
@@ -188,7 +192,9 @@ __global__ void __launch_bounds__(128, 3) selective_scan_kernel(ScanParams P) {
         for (int i = tid; i < CPB * TT; i += Cfg::kThreads) {
             int cc = i / TT, t = i % TT, dd = d0 + cc;
             if (dd < D && t < cl) {
-                float y = s_y[t * LD + cc];
+                float y = 0.f;
+#pragma unroll
+                for (int q = 0; q < TPC; q++) y += s_y[(cc * TPC + q) * (TT + 1) + t];
                 if (a.D) y = fmaf(a.D[dd], s_u[t * LD + cc], y);
                 if (z) y *= silu(s_z[t * LD + cc]);
                 ((T*)a.out)[((long long)b * D + dd) * L + t0 + t] = from_f<T>(y);

@@ -105,25 +105,61 @@ __global__ void __launch_bounds__(kSsdThreads, 3) ssd_tc_kernel(mr_ssd_args a, i
     const T* Cg = (const T*)a.C;
     const T* z = (const T*)a.z;
     const T zero = from_f<T>(0.f);
+    const bool vec_bc = N % 8 == 0;  // rows of B and C start 16-byte aligned
+    const bool vec_x = P % 8 == 0;   // rows of x start 16-byte aligned (tile of 32 = 4 × 8)
 
     for (int t0 = 0; t0 < L; t0 += kQ) {
         const int cl = min(kQ, L - t0);
         // ---- load the chunk ----
         chunk_dt<T>(a, b, h, t0, cl, s_dt, s_cum);
-        for (int i = tid; i < kQ * NP; i += kSsdThreads) {
-            int t = i / NP, n = i % NP;
-            T vb = zero, vc = zero;
-            if (t < cl && n < N) {
-                long long idx = (((long long)b * L + t0 + t) * G + g) * N + n;
-                vb = Bg[idx];
-                vc = Cg[idx];
+        if (vec_bc) {
+            // 16-byte loads (8 elements), all issued before any is used.
+            constexpr int kPer = kQ * kNMax / 8 / kSsdThreads;  // 4
+            uint4 rb[kPer], rc[kPer];
+            const int vpr = NP / 8;
+#pragma unroll
+            for (int j = 0; j < kPer; j++) {
+                int v = tid + j * kSsdThreads, t = v / vpr, n8 = (v % vpr) * 8;
+                rb[j] = make_uint4(0, 0, 0, 0);
+                rc[j] = rb[j];
+                if (v < kQ * vpr && t < cl && n8 < N) {
+                    long long idx = (((long long)b * L + t0 + t) * G + g) * N + n8;
+                    rb[j] = __ldg(reinterpret_cast<const uint4*>(Bg + idx));
+                    rc[j] = __ldg(reinterpret_cast<const uint4*>(Cg + idx));
+                }
             }
-            sB[i] = vb;
-            sC[i] = vc;
+#pragma unroll
+            for (int j = 0; j < kPer; j++) {
+                int v = tid + j * kSsdThreads;
+                if (v < kQ * vpr) {
+                    *reinterpret_cast<uint4*>(sB + v * 8) = rb[j];
+                    *reinterpret_cast<uint4*>(sC + v * 8) = rc[j];
+                }
+            }
+        } else {
+            for (int i = tid; i < kQ * NP; i += kSsdThreads) {
+                int t = i / NP, n = i % NP;
+                T vb = zero, vc = zero;
+                if (t < cl && n < N) {
+                    long long idx = (((long long)b * L + t0 + t) * G + g) * N + n;
+                    vb = Bg[idx];
+                    vc = Cg[idx];
+                }
+                sB[i] = vb;
+                sC[i] = vc;
+            }
         }
-        for (int i = tid; i < kQ * kPT; i += kSsdThreads) {
-            int t = i / kPT, p = i % kPT;
-            sX[i] = (t < cl && p0 + p < P) ? x[(((long long)b * L + t0 + t) * H + h) * P + p0 + p] : zero;
+        if (vec_x) {
+            // one 16-byte load per thread: 64 rows × 4 vectors of 8
+            int t = tid / 4, p8 = (tid % 4) * 8;
+            uint4 rx = make_uint4(0, 0, 0, 0);
+            if (t < cl && p0 + p8 < P) rx = __ldg(reinterpret_cast<const uint4*>(x + (((long long)b * L + t0 + t) * H + h) * P + p0 + p8));
+            *reinterpret_cast<uint4*>(sX + t * kPT + p8) = rx;
+        } else {
+            for (int i = tid; i < kQ * kPT; i += kSsdThreads) {
+                int t = i / kPT, p = i % kPT;
+                sX[i] = (t < cl && p0 + p < P) ? x[(((long long)b * L + t0 + t) * H + h) * P + p0 + p] : zero;
+            }
         }
         __syncthreads();
 
