@@ -26,6 +26,12 @@ public sealed class ReferenceCase
     /// <summary>Tokens along the scanned axis; the float32 tolerance depends on it (MATH.md: L ≤ 4096).</summary>
     public required int Length { get; init; }
 
+    /// <summary>
+    /// The <c>mambaref</c> command that evaluates this op on the case file (add <c>--inputs FILE --out FILE</c>), or null
+    /// when no <c>op</c> command reads the case's tensors as they are (decode steps, block ops).
+    /// </summary>
+    public string? MambarefOp { get; init; }
+
     /// <summary>Non-tensor op arguments (mamba_ssm names), in order.</summary>
     public IReadOnlyList<KeyValuePair<string, JsonNode?>> Arguments { get; init; } = [];
 

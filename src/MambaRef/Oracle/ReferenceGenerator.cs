@@ -97,6 +97,7 @@ public static class ReferenceGenerator
             Seed = c.Seed,
             Length = c.Length,
             Arguments = args,
+            MambarefOp = c.MambarefOp,
             Inputs = inputEntries,
             Outputs = outputEntries,
             Sha256 = Convert.ToHexStringLower(SHA256.HashData(bytes)),

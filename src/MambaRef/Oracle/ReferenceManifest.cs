@@ -43,6 +43,9 @@ public sealed record ManifestCase
     /// <summary>Non-tensor op arguments.</summary>
     public required JsonObject Arguments { get; init; }
 
+    /// <summary>The <c>mambaref op …</c> command that evaluates the case's inputs, or null.</summary>
+    public string? MambarefOp { get; init; }
+
     /// <summary>Inputs (F32 / I32).</summary>
     public required IReadOnlyList<ManifestTensor> Inputs { get; init; }
 
@@ -131,6 +134,7 @@ public sealed class ReferenceManifest
                 Seed = (c["seed"] ?? throw new JsonException("case without 'seed'.")).GetValue<ulong>(),
                 Length = (c["length"] ?? throw new JsonException("case without 'length'.")).GetValue<int>(),
                 Arguments = (c["arguments"] as JsonObject)?.DeepClone().AsObject() ?? [],
+                MambarefOp = c["mambaref_op"]?.GetValue<string>(),
                 Inputs = [.. Tensors(c, "inputs").Select(t => new ManifestTensor(Str(t, "name"), Str(t, "dtype"), Shape(t)))],
                 Outputs = [.. Tensors(c, "outputs").Select(t => new ManifestOutput(Str(t, "name"), Str(t, "dtype"), Shape(t), Tolerances(t)))],
                 Sha256 = Str(c, "sha256"),
@@ -179,6 +183,11 @@ public sealed class ReferenceManifest
         w.WriteNumber("length", c.Length);
         w.WritePropertyName("arguments");
         c.Arguments.WriteTo(w);
+        if (c.MambarefOp is not null)
+        {
+            w.WriteString("mambaref_op", c.MambarefOp);
+        }
+
         w.WriteStartArray("inputs");
         foreach (var t in c.Inputs)
         {

@@ -20,9 +20,9 @@ public sealed class ToleranceFeasibilityTests
     {
         var dtype = CandidateDTypes.Parse(label);
         var failures = new List<string>();
-        foreach (var c in ReferenceCases.All)
+        foreach (var g in GeneratedReference.All)
         {
-            var g = ReferenceGenerator.Generate(c);
+            var c = g.Case;
             var rounded = new CaseTensors();
             foreach (var t in g.Inputs.Items)
             {

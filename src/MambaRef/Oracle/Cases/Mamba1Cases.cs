@@ -48,6 +48,7 @@ public static partial class ReferenceCases
         Name = s.Name,
         Variant = "mamba1",
         Op = "selective_scan_fn",
+        MambarefOp = "mambaref op mamba1" + (s.Softplus ? " --delta-softplus" : string.Empty),
         Description = s.Description,
         Seed = SeedOf(s.Name),
         Length = s.Length,

@@ -32,7 +32,7 @@ public static partial class ReferenceCases
         yield return Mamba2(small with
         {
             Name = "mamba2_cu_seqlens",
-            Description = "packed variable-length batch (B=1) with cu_seqlens [0, 1, 64, 129, 300] and the matching seq_idx; varlen_states = final state per sequence",
+            Description = "packed variable-length batch (B=1) given by cu_seqlens [0, 1, 64, 129, 300] (seq_idx[0,t] = k for cu[k] <= t < cu[k+1]); varlen_states = final state per sequence",
             Batch = 1,
             Length = 300,
             SeqLens = [[1, 63, 65, 171]],
@@ -64,6 +64,8 @@ public static partial class ReferenceCases
             Name = s.Name,
             Variant = "mamba2",
             Op = "mamba_chunk_scan_combined",
+            MambarefOp = "mambaref op mamba2" + (s.Softplus ? " --dt-softplus" : string.Empty)
+                + (s.Limit is { } l ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $" --dt-limit {l.Lo:R},{l.Hi:R}") : string.Empty),
             Description = s.Description,
             Seed = SeedOf(s.Name),
             Length = s.Length,
@@ -145,8 +147,11 @@ public static partial class ReferenceCases
 
         if (s.SeqLens is { } lens)
         {
-            x.Add("seq_idx", SeqIdx(lens, l));
-            if (s.CuSeqlens)
+            if (!s.CuSeqlens)
+            {
+                x.Add("seq_idx", SeqIdx(lens, l));
+            }
+            else
             {
                 var cu = new NdArray<int>(lens[0].Length + 1);
                 for (int k = 0; k < lens[0].Length; k++)
@@ -175,7 +180,7 @@ public static partial class ReferenceCases
             Z = x.FOpt("z") is { } z && step ? Reshape(z, b, 1, h, p) : x.FOpt("z"),
             DtBias = x.FOpt("dt_bias"),
             InitialStates = step ? x.F("state") : x.FOpt("initial_states"),
-            SeqIdx = x.IOpt("seq_idx"),
+            SeqIdx = x.IOpt("seq_idx") ?? (x.IOpt("cu_seqlens") is { } cu ? SsdSequences.SeqIdxFromCuSeqlens(cu.Data, s.Length) : null),
             DtSoftplus = s.Softplus,
             DtLimit = s.Limit ?? (0, double.PositiveInfinity),
         };

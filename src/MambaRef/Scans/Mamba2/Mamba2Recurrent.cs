@@ -96,8 +96,11 @@ public static class Mamba2Recurrent
         return new SsdResult<double>(output, final, seqStates);
     }
 
-    /// <summary>PyTorch's softplus (beta 1, threshold 20): x itself above 20, else log(1 + e^x).</summary>
-    public static double Softplus(double x) => x > 20 ? x : Math.Log(1 + Math.Exp(x));
+    /// <summary>
+    /// PyTorch's softplus (beta 1, threshold 20): x itself above 20, else log1p(e^x), evaluated accurately also where
+    /// e^x is far below 1 (log(1 + e^x) written naively loses all digits of e^x under ~1e-16 and ~5 of them at x = −20).
+    /// </summary>
+    public static double Softplus(double x) => Mamba1.Mamba1Recurrent.Softplus(x);
 
     /// <summary>silu(x) = x / (1 + e^−x).</summary>
     public static double Silu(double x) => x / (1 + Math.Exp(-x));
