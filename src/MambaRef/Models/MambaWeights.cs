@@ -131,7 +131,13 @@ public static class WeightLoader
                 long r = config.TimeStepRank;
                 layers[i] = new LayerWeights<T>
                 {
-                    Norm = norm, InProj = inW, InProjBias = inB, ConvWeight = convW, ConvBias = convB, OutProj = outW, OutProjBias = outB,
+                    Norm = norm,
+                    InProj = inW,
+                    InProjBias = inB,
+                    ConvWeight = convW,
+                    ConvBias = convB,
+                    OutProj = outW,
+                    OutProjBias = outB,
                     XProj = ctx.Read<T>(Name("x_proj.weight", "ssm_x.weight"), [r + (2 * n), inner]),
                     DtProj = ctx.Read<T>(Name("dt_proj.weight", "ssm_dt.weight"), [inner, r]),
                     DtBias = ctx.Read<T>(Name("dt_proj.bias", "ssm_dt.bias"), [inner]),
@@ -144,7 +150,13 @@ public static class WeightLoader
                 long heads = config.NumHeads;
                 layers[i] = new LayerWeights<T>
                 {
-                    Norm = norm, InProj = inW, InProjBias = inB, ConvWeight = convW, ConvBias = convB, OutProj = outW, OutProjBias = outB,
+                    Norm = norm,
+                    InProj = inW,
+                    InProjBias = inB,
+                    ConvWeight = convW,
+                    ConvBias = convB,
+                    OutProj = outW,
+                    OutProjBias = outB,
                     DtBias = ctx.Read<T>(Name("dt_bias", "ssm_dt.bias"), [heads]),
                     A = gguf ? ctx.Read<T>(p + "ssm_a", [heads]) : NegExp(ctx.Read<T>(m + "A_log", [heads])),
                     D = ctx.Read<T>(Name("D", "ssm_d"), [heads]),

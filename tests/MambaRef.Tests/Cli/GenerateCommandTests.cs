@@ -68,6 +68,21 @@ public class GenerateCommandTests
     }
 
     [Fact]
+    public void A_gguf_file_generates_with_the_tokenizer_stored_in_it()
+    {
+        using var dir = new TempDir();
+        var config = ModelTestConfigs.Mamba1 with { VocabSize = 260 };
+        var weights = RandomWeights.Create<float>(config, 6);
+        string gguf = dir.File("model.gguf");
+        GgufModel.Save(gguf, config, weights, tokenizer: new MambaRef.Tokenization.ByteTokenizer());
+        ModelLoader.SaveHuggingFace(config, weights, dir.File("hf"));
+        string[] args = ["--prompt", "abc", "--max-tokens", "12", "--temperature", "0"];
+        var fromGguf = Generate(["--model", gguf, .. args]);
+        Assert.StartsWith("abc", fromGguf, StringComparison.Ordinal);
+        Assert.Equal(Generate(["--model", dir.File("hf"), .. args]), fromGguf);
+    }
+
+    [Fact]
     public void Bad_models_and_arguments_are_named_in_the_error()
     {
         using var dir = new TempDir();

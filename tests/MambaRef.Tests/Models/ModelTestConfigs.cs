@@ -8,20 +8,43 @@ internal static class ModelTestConfigs
 {
     public static MambaConfig Mamba1 { get; } = new()
     {
-        Architecture = MambaArchitecture.Mamba1, HiddenSize = 24, NumLayers = 2, VocabSize = 37, StateSize = 5,
-        ConvKernel = 4, IntermediateSize = 40, TimeStepRank = 3, ChunkSize = 16,
+        Architecture = MambaArchitecture.Mamba1,
+        HiddenSize = 24,
+        NumLayers = 2,
+        VocabSize = 37,
+        StateSize = 5,
+        ConvKernel = 4,
+        IntermediateSize = 40,
+        TimeStepRank = 3,
+        ChunkSize = 16,
     };
 
     public static MambaConfig Falcon { get; } = Mamba1 with
     {
-        ModelType = "falcon_mamba", BcdtRmsNorm = true, UseBias = true, TieWordEmbeddings = false, ConvKernel = 3,
+        ModelType = "falcon_mamba",
+        BcdtRmsNorm = true,
+        UseBias = true,
+        TieWordEmbeddings = false,
+        ConvKernel = 3,
     };
 
     public static MambaConfig Mamba2 { get; } = new()
     {
-        Architecture = MambaArchitecture.Mamba2, ModelType = "mamba2", HiddenSize = 16, NumLayers = 2, VocabSize = 29,
-        StateSize = 6, ConvKernel = 4, IntermediateSize = 32, NumHeads = 4, HeadDim = 8, NGroups = 2, ChunkSize = 16,
-        TieWordEmbeddings = false, TimeStepLimitMin = 0.0, TimeStepLimitMax = 0.08,
+        Architecture = MambaArchitecture.Mamba2,
+        ModelType = "mamba2",
+        HiddenSize = 16,
+        NumLayers = 2,
+        VocabSize = 29,
+        StateSize = 6,
+        ConvKernel = 4,
+        IntermediateSize = 32,
+        NumHeads = 4,
+        HeadDim = 8,
+        NGroups = 2,
+        ChunkSize = 16,
+        TieWordEmbeddings = false,
+        TimeStepLimitMin = 0.0,
+        TimeStepLimitMax = 0.08,
     };
 
     public static TheoryData<string> Names => ["mamba1", "falcon", "mamba2"];

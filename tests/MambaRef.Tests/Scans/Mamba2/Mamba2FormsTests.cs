@@ -197,7 +197,10 @@ public sealed class Mamba2FormsTests
         var inputs = SsdCases.Build(new SsdCase(1, 5, 2, 3, 4, 1, 4, 1, true, true, false, true, true, false, 1));
         var bad = new SsdInputs<double>
         {
-            X = inputs.X, Dt = inputs.Dt, A = inputs.A, B = inputs.B,
+            X = inputs.X,
+            Dt = inputs.Dt,
+            A = inputs.A,
+            B = inputs.B,
             C = new NdArray<double>(1, 5, 1, 3),
         };
         var e = Assert.Throws<ArgumentException>(() => Mamba2Chunked.Run(bad));
