@@ -36,6 +36,8 @@ public static partial class ReferenceCases
         yield return Mamba1(small with { Name = "mamba1_static_bc", Description = "static (time-invariant) B and C [D,N]", B = Projection.Static, C = Projection.Static });
         yield return Mamba1(small with { Name = "mamba1_static_b_grouped_c", Description = "B static [D,N], C per token with G=4 [B,4,N,L]", Groups = 4, B = Projection.Static, C = Projection.Grouped, H0 = true });
 
+        yield return Mamba1Complex();
+
         var step = new M1("mamba1_step", "decode step (selective_state_update): B=2, D=16, N=16; B/C [B,N]; D, z, dt_bias, softplus") { Dim = 16, Length = 1, H0 = true };
         yield return Mamba1Step(step);
         yield return Mamba1Step(step with { Name = "mamba1_step_groups", Description = "decode step with G=2: B/C [B,2,N]", Groups = 2, B = Projection.Grouped, C = Projection.Grouped });
@@ -63,6 +65,67 @@ public static partial class ReferenceCases
             return o;
         },
     };
+
+    /// <summary>
+    /// Complex A (selective_scan_ref with complex weights): A = A_real + i·A_imag with A_real = −1/2 and A_imag = π·n/(4N)
+    /// (a slow rotation, so fp16/bf16-rounded inputs stay within their rows), per-token complex B and C as (re, im) pairs along a doubled last axis [B, G, N, 2L], h0 complex;
+    /// out = 2·Re(Σ_n C·h) + D·u, gated. B=1, D=8, L=100, N=8, G=2.
+    /// </summary>
+    private static ReferenceCase Mamba1Complex()
+    {
+        const string name = "mamba1_complex";
+        const int b = 1, d = 8, l = 100, n = 8, g = 2;
+        return new()
+        {
+            Name = name,
+            Variant = "mamba1",
+            Op = "selective_scan_fn",
+            MambarefOp = "mambaref op mamba1 --delta-softplus",
+            Description = "complex A (A_real = -1/2, A_imag = pi*n/(4N)), complex per-token B/C [B,G,N,2L] with (re, im) pairs, G=2, h0_real/h0_imag, D, z, delta_bias",
+            Seed = SeedOf(name),
+            Length = l,
+            Arguments = [Arg("delta_softplus", true), Arg("return_last_state", true)],
+            Inputs = rng =>
+            {
+                var x = new CaseTensors();
+                x.Add("u", Uniform(rng, -1, 1, b, d, l));
+                x.Add("delta", Uniform(rng, -1, 1, b, d, l));
+                x.Add("A_real", Fill(rng, (_, u) => -0.5 * (0.8 + (0.4 * u)), d, n));
+                x.Add("A_imag", Fill(rng, (i, _) => 0.25 * Math.PI * (i % n) / n, d, n));
+                x.Add("B", Uniform(rng, -1, 1, b, g, n, 2 * l));
+                x.Add("C", Uniform(rng, -1, 1, b, g, n, 2 * l));
+                x.Add("D", Uniform(rng, 0.5, 1.5, d));
+                x.Add("z", Uniform(rng, -2, 2, b, d, l));
+                x.Add("delta_bias", Uniform(rng, -4.5, -1.5, d));
+                x.Add("h0_real", Uniform(rng, -1, 1, b, d, n));
+                x.Add("h0_imag", Uniform(rng, -1, 1, b, d, n));
+                return x;
+            },
+            Compute = x =>
+            {
+                var r = Mamba1ComplexRecurrent.Run(new ComplexScanInputs<double>
+                {
+                    U = x.F("u"),
+                    Delta = x.F("delta"),
+                    ARe = x.F("A_real"),
+                    AIm = x.F("A_imag"),
+                    B = x.F("B"),
+                    C = x.F("C"),
+                    D = x.F("D"),
+                    Z = x.F("z"),
+                    DeltaBias = x.F("delta_bias"),
+                    DeltaSoftplus = true,
+                    H0Re = x.F("h0_real"),
+                    H0Im = x.F("h0_imag"),
+                });
+                var o = new CaseTensors();
+                o.Add("out", r.Out);
+                o.Add("last_state_real", r.LastStateRe);
+                o.Add("last_state_imag", r.LastStateIm);
+                return o;
+            },
+        };
+    }
 
     private static ReferenceCase Mamba1Step(M1 s) => new()
     {
