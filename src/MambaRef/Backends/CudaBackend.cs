@@ -38,28 +38,7 @@ public sealed class CudaBackend : IComputeBackend
         ArgumentNullException.ThrowIfNull(inputs);
         var s = inputs.Validate();
         using var scope = new Scope(lib);
-        var args = new CudaNative.ScanArgs
-        {
-            Batch = s.Batch,
-            Dim = s.Dim,
-            Length = s.Length,
-            State = s.State,
-            GroupsB = s.BGroups,
-            GroupsC = s.CGroups,
-            BVariable = s.BVariable ? 1 : 0,
-            CVariable = s.CVariable ? 1 : 0,
-            DType = (int)storage,
-            DeltaSoftplus = inputs.DeltaSoftplus ? 1 : 0,
-            U = scope.Upload(inputs.U.Data, storage),
-            Delta = scope.Upload(inputs.Delta.Data, storage),
-            A = scope.Upload(inputs.A.Data, ElementType.Float32),
-            B = scope.Upload(inputs.B.Data, s.BVariable ? storage : ElementType.Float32),
-            C = scope.Upload(inputs.C.Data, s.CVariable ? storage : ElementType.Float32),
-            D = scope.Upload(inputs.D?.Data, ElementType.Float32),
-            Z = scope.Upload(inputs.Z?.Data, storage),
-            DeltaBias = scope.Upload(inputs.DeltaBias?.Data, ElementType.Float32),
-            H0 = scope.Upload(inputs.H0?.Data, ElementType.Float32),
-        };
+        var args = ScanArgsFor(inputs, s, storage, scope);
         var output = new NdArray<float>(s.Batch, s.Dim, s.Length);
         var last = new NdArray<float>(s.Batch, s.Dim, s.State);
         args.Out = scope.Alloc(output.Length, storage);
@@ -82,31 +61,7 @@ public sealed class CudaBackend : IComputeBackend
         }
 
         using var scope = new Scope(lib);
-        var args = new CudaNative.SsdArgs
-        {
-            Batch = inputs.Batch,
-            Length = inputs.Length,
-            Heads = inputs.Heads,
-            HeadDim = inputs.HeadDim,
-            Groups = inputs.Groups,
-            State = inputs.StateSize,
-            DType = (int)storage,
-            ChunkSize = 64,
-            DtSoftplus = inputs.DtSoftplus ? 1 : 0,
-            DtLimit = inputs.ClampsDt ? 1 : 0,
-            DtMin = inputs.DtLimit.Lo,
-            DtMax = inputs.DtLimit.Hi,
-            DPerChannel = inputs.DPerChannel ? 1 : 0,
-            X = scope.Upload(inputs.X.Data, storage),
-            Dt = scope.Upload(inputs.Dt.Data, storage),
-            A = scope.Upload(inputs.A.Data, ElementType.Float32),
-            B = scope.Upload(inputs.B.Data, storage),
-            C = scope.Upload(inputs.C.Data, storage),
-            D = scope.Upload(inputs.D?.Data, ElementType.Float32),
-            Z = scope.Upload(inputs.Z?.Data, storage),
-            DtBias = scope.Upload(inputs.DtBias?.Data, ElementType.Float32),
-            InitialStates = scope.Upload(inputs.InitialStates?.Data, ElementType.Float32),
-        };
+        var args = SsdArgsFor(inputs, storage, scope);
         var output = new NdArray<float>(inputs.Batch, inputs.Length, inputs.Heads, inputs.HeadDim);
         var final = new NdArray<float>(inputs.Batch, inputs.Heads, inputs.HeadDim, inputs.StateSize);
         args.Out = scope.Alloc(output.Length, storage);
@@ -220,7 +175,28 @@ public sealed class CudaBackend : IComputeBackend
         ArgumentNullException.ThrowIfNull(inputs);
         var s = inputs.Validate();
         using var scope = new Scope(lib);
-        var args = new CudaNative.ScanArgs
+        var args = ScanArgsFor(inputs, s, storage, scope);
+        args.Out = scope.Alloc((long)s.Batch * s.Dim * s.Length, storage);
+        args.LastState = scope.Alloc((long)s.Batch * s.Dim * s.State, ElementType.Float32);
+        return lib.TimeSelectiveScan(ref args, iterations);
+    }
+
+    /// <summary>Device time per call (milliseconds) of the SSD on device-resident copies of <paramref name="inputs"/>.</summary>
+    public double TimeSsd(SsdInputs<float> inputs, ElementType storage, int iterations)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        inputs.Validate();
+        using var scope = new Scope(lib);
+        var args = SsdArgsFor(inputs, storage, scope);
+        args.Out = scope.Alloc((long)inputs.X.Length, storage);
+        args.FinalStates = scope.Alloc((long)inputs.Batch * inputs.Heads * inputs.HeadDim * inputs.StateSize, ElementType.Float32);
+        return lib.TimeSsd(ref args, iterations);
+    }
+
+    /// <summary>The scan's arguments with every input uploaded (outputs left for the caller to allocate).</summary>
+    private static CudaNative.ScanArgs ScanArgsFor(SelectiveScanInputs<float> inputs, ScanShape s, ElementType storage, Scope scope)
+    {
+        return new CudaNative.ScanArgs
         {
             Batch = s.Batch,
             Dim = s.Dim,
@@ -241,19 +217,13 @@ public sealed class CudaBackend : IComputeBackend
             Z = scope.Upload(inputs.Z?.Data, storage),
             DeltaBias = scope.Upload(inputs.DeltaBias?.Data, ElementType.Float32),
             H0 = scope.Upload(inputs.H0?.Data, ElementType.Float32),
-            Out = scope.Alloc((long)s.Batch * s.Dim * s.Length, storage),
-            LastState = scope.Alloc((long)s.Batch * s.Dim * s.State, ElementType.Float32),
         };
-        return lib.TimeSelectiveScan(ref args, iterations);
     }
 
-    /// <summary>Device time per call (milliseconds) of the SSD on device-resident copies of <paramref name="inputs"/>.</summary>
-    public double TimeSsd(SsdInputs<float> inputs, ElementType storage, int iterations)
+    /// <summary>The SSD's arguments with every input uploaded (outputs left for the caller to allocate).</summary>
+    private static CudaNative.SsdArgs SsdArgsFor(SsdInputs<float> inputs, ElementType storage, Scope scope)
     {
-        ArgumentNullException.ThrowIfNull(inputs);
-        inputs.Validate();
-        using var scope = new Scope(lib);
-        var args = new CudaNative.SsdArgs
+        return new CudaNative.SsdArgs
         {
             Batch = inputs.Batch,
             Length = inputs.Length,
@@ -277,10 +247,7 @@ public sealed class CudaBackend : IComputeBackend
             Z = scope.Upload(inputs.Z?.Data, storage),
             DtBias = scope.Upload(inputs.DtBias?.Data, ElementType.Float32),
             InitialStates = scope.Upload(inputs.InitialStates?.Data, ElementType.Float32),
-            Out = scope.Alloc((long)inputs.X.Length, storage),
-            FinalStates = scope.Alloc((long)inputs.Batch * inputs.Heads * inputs.HeadDim * inputs.StateSize, ElementType.Float32),
         };
-        return lib.TimeSsd(ref args, iterations);
     }
 
     /// <inheritdoc />
