@@ -40,4 +40,32 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float
 __device__ __forceinline__ float softplus(float x) { return x > 20.f ? x : log1pf(expf(x)); }
 __device__ __forceinline__ float silu(float x) { return x / (1.f + expf(-x)); }
 
+// Milliseconds per call of run() (which returns a status), by CUDA events over iters calls after one warm-up
+// call; the events are released on every path.
+template <typename Run>
+int time_calls(Run run, int32_t iters, float* ms_per_call) {
+    MR_REQUIRE(ms_per_call && iters >= 1, "timing: ms_per_call is NULL or iters < 1");
+    int st = run();
+    if (st) return st;
+    cudaEvent_t e0, e1;
+    MR_CHECK_CUDA(cudaEventCreate(&e0), "timing event");
+    cudaError_t err = cudaEventCreate(&e1);
+    if (err != cudaSuccess) {
+        cudaEventDestroy(e0);
+        return cuda_status(err, "timing event");
+    }
+    cudaEventRecord(e0);
+    for (int i = 0; i < iters && st == MR_OK; i++) st = run();
+    cudaEventRecord(e1);
+    err = cudaEventSynchronize(e1);
+    float ms = 0;
+    if (st == MR_OK && err == cudaSuccess) cudaEventElapsedTime(&ms, e0, e1);
+    cudaEventDestroy(e0);
+    cudaEventDestroy(e1);
+    if (st) return st;
+    if (err != cudaSuccess) return cuda_status(err, "timing sync");
+    *ms_per_call = ms / iters;
+    return MR_OK;
+}
+
 }  // namespace mr

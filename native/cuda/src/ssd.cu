@@ -490,23 +490,5 @@ extern "C" int mr_ssd_fwd(const mr_ssd_args* a) {
 }
 
 extern "C" int mr_time_ssd(const mr_ssd_args* a, int32_t iters, float* ms_per_call) {
-    MR_REQUIRE(ms_per_call && iters >= 1, "timing: ms_per_call is NULL or iters < 1");
-    int st = mr_ssd_fwd(a);
-    if (st) return st;
-    cudaEvent_t e0, e1;
-    cudaEventCreate(&e0);
-    cudaEventCreate(&e1);
-    cudaEventRecord(e0);
-    for (int i = 0; i < iters; i++) {
-        st = mr_ssd_fwd(a);
-        if (st) return st;
-    }
-    cudaEventRecord(e1);
-    MR_CHECK_CUDA(cudaEventSynchronize(e1), "timing sync");
-    float ms = 0;
-    cudaEventElapsedTime(&ms, e0, e1);
-    cudaEventDestroy(e0);
-    cudaEventDestroy(e1);
-    *ms_per_call = ms / iters;
-    return MR_OK;
+    return mr::time_calls([a] { return mr_ssd_fwd(a); }, iters, ms_per_call);
 }
