@@ -22,7 +22,7 @@ extern "C" {
 #define MR_API __attribute__((visibility("default")))
 #endif
 
-#define MR_ABI_VERSION 1
+#define MR_ABI_VERSION 2
 
 enum mr_status {
     MR_OK = 0,
@@ -99,8 +99,10 @@ MR_API int mr_selective_scan_step(const mr_scan_step_args* args);
  * [H,P] (d_per_channel = 1), initial_states / final_states [B,H,P,N]: float32 (may be NULL, as may z,
  * D, dt_bias). dtype MR_F16 / MR_BF16 uses tensor-core matrix products (float32 accumulation);
  * MR_F32 uses float32 CUDA-core products. chunk_size: 0 = default (64); supported: 64.
- * dt is clamped to [dt_min, dt_max] when dt_limit = 1. P must be a multiple of 16 and at most 256,
- * N a multiple of 16 and at most 256. */
+ * dt is clamped to [dt_min, dt_max] when dt_limit = 1. Any P; N <= 128.
+ * seq_idx [B,L] int32 (may be NULL; ABI 2): packed sequences, the state restarts at 0 wherever seq_idx changes
+ * between t-1 and t (initial_states apply to each row's first sequence); final_states is then the state at the
+ * end of each row (its last sequence); mr_ssd_varlen_states gives every sequence's final state. */
 typedef struct mr_ssd_args {
     int32_t batch, length, heads, head_dim, groups, state;
     int32_t dtype;
@@ -121,6 +123,7 @@ typedef struct mr_ssd_args {
     const float* initial_states;
     void* out;
     float* final_states;
+    const int32_t* seq_idx;
 } mr_ssd_args;
 MR_API int mr_ssd_fwd(const mr_ssd_args* args);
 
@@ -160,6 +163,16 @@ MR_API int mr_causal_conv1d_step(int32_t batch, int32_t dim, int32_t kernel, con
  * mr_ssd_fwd (after one warm-up), measured with CUDA events. */
 MR_API int mr_time_selective_scan(const mr_scan_args* args, int32_t iters, float* ms_per_call);
 MR_API int mr_time_ssd(const mr_ssd_args* args, int32_t iters, float* ms_per_call);
+
+/* ---- ABI 2 additions ------------------------------------------------------------------------------------ */
+
+/* Final state of every packed sequence (mamba_ssm's varlen_states): the sequences are the runs of equal seq_idx
+ * along each row of a->seq_idx, numbered row by row; d_seq_rows / d_seq_start / d_seq_end [num_seqs] (device,
+ * int32) give each one's row and token range [start, end). Reads x, dt, A, B, C, dt_bias, dt limits and
+ * initial_states (for a sequence starting at token 0) of a; writes varlen_states [num_seqs, H, P, N] float32.
+ * A float32 recurrence over each sequence's tokens. */
+MR_API int mr_ssd_varlen_states(const mr_ssd_args* a, int32_t num_seqs, const int32_t* d_seq_rows,
+                                const int32_t* d_seq_start, const int32_t* d_seq_end, float* varlen_states);
 
 #ifdef __cplusplus
 }
