@@ -174,6 +174,47 @@ MR_API int mr_time_ssd(const mr_ssd_args* args, int32_t iters, float* ms_per_cal
 MR_API int mr_ssd_varlen_states(const mr_ssd_args* a, int32_t num_seqs, const int32_t* d_seq_rows,
                                 const int32_t* d_seq_start, const int32_t* d_seq_end, float* varlen_states);
 
+/* Language-model decode on the GPU (decode.cu). Weights are float32 device pointers, row-major as PyTorch stores
+ * them (Linear weights [out, in]); A = -exp(A_log). Optional pointers may be NULL. */
+typedef struct mr_lm_layer {
+    const float* norm;          /* [hidden] pre-mixer RMSNorm weight */
+    const float* in_proj;       /* [in_proj_size, hidden] */
+    const float* in_proj_bias;  /* [in_proj_size] or NULL */
+    const float* conv_weight;   /* [conv_dim, conv_kernel] */
+    const float* conv_bias;     /* [conv_dim] or NULL */
+    const float* x_proj;        /* Mamba-1: [dt_rank + 2N, inner] */
+    const float* dt_proj;       /* Mamba-1: [inner, dt_rank] */
+    const float* dt_bias;       /* Mamba-1: [inner] (dt_proj.bias); Mamba-2: [heads]; or NULL */
+    const float* A;             /* Mamba-1: [inner, N]; Mamba-2: [heads] */
+    const float* D;             /* Mamba-1: [inner]; Mamba-2: [heads]; or NULL */
+    const float* gated_norm;    /* Mamba-2: [inner] */
+    const float* out_proj;      /* [hidden, inner] */
+    const float* out_proj_bias; /* [hidden] or NULL */
+} mr_lm_layer;
+
+typedef struct mr_lm_config {
+    int32_t arch;                      /* 1 = Mamba-1, 2 = Mamba-2 */
+    int32_t hidden, layers, vocab, inner, state, conv_kernel;
+    int32_t dt_rank;                   /* Mamba-1 */
+    int32_t heads, head_dim, groups;   /* Mamba-2 */
+    int32_t bcdt_rmsnorm;              /* FalconMamba: weightless RMSNorm of dt_in, B, C with mixer_eps */
+    float eps, mixer_eps;              /* RMSNorm epsilons */
+    float dt_min, dt_max;              /* Mamba-2 dt_limit (0, +inf = none) */
+    const float* embedding;            /* [vocab, hidden] */
+    const float* norm_f;               /* [hidden] */
+    const float* lm_head;              /* [vocab, hidden] (may be the embedding) */
+    const mr_lm_layer* layer_weights;  /* host array of `layers` entries, copied by mr_lm_create */
+} mr_lm_config;
+
+typedef struct mr_lm mr_lm;
+MR_API int mr_lm_create(const mr_lm_config* config, mr_lm** model);
+MR_API int mr_lm_destroy(mr_lm* model);
+/* Consumes `count` tokens (host array) one after another, updating one sequence's state in place:
+ * conv_state [layers, conv_dim, conv_kernel] (newest input last) and ssm_state [layers, inner, N] (Mamba-2:
+ * [layers, heads, head_dim, N]), float32 device buffers. Then, when logits (host, vocab floats) is not NULL,
+ * norm_f and lm_head of the last token are computed and copied there. Synchronous. */
+MR_API int mr_lm_step(mr_lm* model, const int32_t* tokens, int32_t count, float* conv_state, float* ssm_state, float* logits);
+
 #ifdef __cplusplus
 }
 #endif

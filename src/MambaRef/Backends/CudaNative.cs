@@ -38,6 +38,9 @@ public sealed unsafe class CudaNative
     private readonly delegate* unmanaged<ScanArgs*, int, float*, int> timeScan;
     private readonly delegate* unmanaged<SsdArgs*, int, float*, int> timeSsd;
     private readonly delegate* unmanaged<SsdArgs*, int, nint, nint, nint, nint, int> ssdVarlen;
+    private readonly delegate* unmanaged<LmConfig*, nint*, int> lmCreate;
+    private readonly delegate* unmanaged<nint, int> lmDestroy;
+    private readonly delegate* unmanaged<nint, int*, int, nint, nint, float*, int> lmStep;
 
     private CudaNative(nint handle, string path)
     {
@@ -61,6 +64,9 @@ public sealed unsafe class CudaNative
         timeScan = (delegate* unmanaged<ScanArgs*, int, float*, int>)Export(handle, "mr_time_selective_scan");
         timeSsd = (delegate* unmanaged<SsdArgs*, int, float*, int>)Export(handle, "mr_time_ssd");
         ssdVarlen = (delegate* unmanaged<SsdArgs*, int, nint, nint, nint, nint, int>)Export(handle, "mr_ssd_varlen_states");
+        lmCreate = (delegate* unmanaged<LmConfig*, nint*, int>)Export(handle, "mr_lm_create");
+        lmDestroy = (delegate* unmanaged<nint, int>)Export(handle, "mr_lm_destroy");
+        lmStep = (delegate* unmanaged<nint, int*, int, nint, nint, float*, int>)Export(handle, "mr_lm_step");
     }
 
     /// <summary>Full path of the loaded library.</summary>
@@ -195,6 +201,28 @@ public sealed unsafe class CudaNative
         }
     }
 
+    internal nint LmCreate(ref LmConfig config)
+    {
+        nint model;
+        fixed (LmConfig* c = &config)
+        {
+            Check(lmCreate(c, &model), "creating the GPU model");
+        }
+
+        return model;
+    }
+
+    internal int LmDestroy(nint model) => lmDestroy(model);
+
+    internal void LmStep(nint model, ReadOnlySpan<int> tokens, nint convState, nint ssmState, Span<float> logits)
+    {
+        fixed (int* t = tokens)
+        fixed (float* l = logits)
+        {
+            Check(lmStep(model, t, tokens.Length, convState, ssmState, logits.IsEmpty ? null : l), "GPU decode step");
+        }
+    }
+
     internal void Conv(int batch, int dim, int length, int kernel, nint x, nint weight, nint bias, nint output) =>
         Check(conv(batch, dim, length, kernel, x, weight, bias, 1, output), "causal conv1d");
 
@@ -296,6 +324,23 @@ public sealed unsafe class CudaNative
         public float DtMin, DtMax;
         public int DPerChannel, Reserved;
         public nint X, Dt, A, B, C, D, Z, DtBias, InitialStates, Out, FinalStates, SeqIdx;
+    }
+
+    /// <summary>mr_lm_layer (device pointers of one layer's weights).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct LmLayer
+    {
+        public nint Norm, InProj, InProjBias, ConvWeight, ConvBias, XProj, DtProj, DtBias, A, D, GatedNorm, OutProj, OutProjBias;
+    }
+
+    /// <summary>mr_lm_config.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct LmConfig
+    {
+        public int Arch, Hidden, Layers, Vocab, Inner, State, ConvKernel, DtRank, Heads, HeadDim, Groups, BcdtRmsNorm;
+        public float Eps, MixerEps, DtMin, DtMax;
+        public nint Embedding, NormF, LmHead;
+        public LmLayer* LayerWeights;
     }
 
     /// <summary>mr_ssd_step_args.</summary>
