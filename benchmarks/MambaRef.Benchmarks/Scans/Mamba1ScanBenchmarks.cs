@@ -17,6 +17,7 @@ public class Mamba1ScanBenchmarks
     private SelectiveScanInputs<float> inputs32 = null!;
     private ComputeOptions options = null!;
     private float[] uT = null!, dT = null!, zT = null!, bT = null!, cT = null!, stateBuf = null!, y = null!;
+    private SelectiveScanResult<float> destination = null!;
 
     [Params(256, 2048, 16384)]
     public int Length { get; set; }
@@ -55,6 +56,7 @@ public class Mamba1ScanBenchmarks
             }
         }
 
+        destination = new SelectiveScanResult<float>(new(1, Dim, Length), new(1, Dim, State));
         stateBuf = new float[Dim * State];
         y = new float[Dim];
     }
@@ -68,6 +70,14 @@ public class Mamba1ScanBenchmarks
 
     [Benchmark]
     public SelectiveScanResult<float> Chunked() => Mamba1Chunked.Run(inputs32, 64, options);
+
+    /// <summary>The chunked form writing into one preallocated output (what `mambaref bench scan` times).</summary>
+    [Benchmark]
+    public SelectiveScanResult<float> ChunkedInto()
+    {
+        Mamba1Chunked.RunInto(inputs32, destination, 64, options);
+        return destination;
+    }
 
     /// <summary>Token-by-token decode (one thread).</summary>
     [Benchmark]

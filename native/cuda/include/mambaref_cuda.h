@@ -22,7 +22,7 @@ extern "C" {
 #define MR_API __attribute__((visibility("default")))
 #endif
 
-#define MR_ABI_VERSION 1
+#define MR_ABI_VERSION 2
 
 enum mr_status {
     MR_OK = 0,
@@ -99,8 +99,10 @@ MR_API int mr_selective_scan_step(const mr_scan_step_args* args);
  * [H,P] (d_per_channel = 1), initial_states / final_states [B,H,P,N]: float32 (may be NULL, as may z,
  * D, dt_bias). dtype MR_F16 / MR_BF16 uses tensor-core matrix products (float32 accumulation);
  * MR_F32 uses float32 CUDA-core products. chunk_size: 0 = default (64); supported: 64.
- * dt is clamped to [dt_min, dt_max] when dt_limit = 1. P must be a multiple of 16 and at most 256,
- * N a multiple of 16 and at most 256. */
+ * dt is clamped to [dt_min, dt_max] when dt_limit = 1. Any P; N <= 128.
+ * seq_idx [B,L] int32 (may be NULL; ABI 2): packed sequences, the state restarts at 0 wherever seq_idx changes
+ * between t-1 and t (initial_states apply to each row's first sequence); final_states is then the state at the
+ * end of each row (its last sequence); mr_ssd_varlen_states gives every sequence's final state. */
 typedef struct mr_ssd_args {
     int32_t batch, length, heads, head_dim, groups, state;
     int32_t dtype;
@@ -121,6 +123,7 @@ typedef struct mr_ssd_args {
     const float* initial_states;
     void* out;
     float* final_states;
+    const int32_t* seq_idx;
 } mr_ssd_args;
 MR_API int mr_ssd_fwd(const mr_ssd_args* args);
 
@@ -160,6 +163,57 @@ MR_API int mr_causal_conv1d_step(int32_t batch, int32_t dim, int32_t kernel, con
  * mr_ssd_fwd (after one warm-up), measured with CUDA events. */
 MR_API int mr_time_selective_scan(const mr_scan_args* args, int32_t iters, float* ms_per_call);
 MR_API int mr_time_ssd(const mr_ssd_args* args, int32_t iters, float* ms_per_call);
+
+/* ---- ABI 2 additions ------------------------------------------------------------------------------------ */
+
+/* Final state of every packed sequence (mamba_ssm's varlen_states): the sequences are the runs of equal seq_idx
+ * along each row of a->seq_idx, numbered row by row; d_seq_rows / d_seq_start / d_seq_end [num_seqs] (device,
+ * int32) give each one's row and token range [start, end). Reads x, dt, A, B, C, dt_bias, dt limits and
+ * initial_states (for a sequence starting at token 0) of a; writes varlen_states [num_seqs, H, P, N] float32.
+ * A float32 recurrence over each sequence's tokens. */
+MR_API int mr_ssd_varlen_states(const mr_ssd_args* a, int32_t num_seqs, const int32_t* d_seq_rows,
+                                const int32_t* d_seq_start, const int32_t* d_seq_end, float* varlen_states);
+
+/* Language-model decode on the GPU (decode.cu). Weights are float32 device pointers, row-major as PyTorch stores
+ * them (Linear weights [out, in]); A = -exp(A_log). Optional pointers may be NULL. */
+typedef struct mr_lm_layer {
+    const float* norm;          /* [hidden] pre-mixer RMSNorm weight */
+    const float* in_proj;       /* [in_proj_size, hidden] */
+    const float* in_proj_bias;  /* [in_proj_size] or NULL */
+    const float* conv_weight;   /* [conv_dim, conv_kernel] */
+    const float* conv_bias;     /* [conv_dim] or NULL */
+    const float* x_proj;        /* Mamba-1: [dt_rank + 2N, inner] */
+    const float* dt_proj;       /* Mamba-1: [inner, dt_rank] */
+    const float* dt_bias;       /* Mamba-1: [inner] (dt_proj.bias); Mamba-2: [heads]; or NULL */
+    const float* A;             /* Mamba-1: [inner, N]; Mamba-2: [heads] */
+    const float* D;             /* Mamba-1: [inner]; Mamba-2: [heads]; or NULL */
+    const float* gated_norm;    /* Mamba-2: [inner] */
+    const float* out_proj;      /* [hidden, inner] */
+    const float* out_proj_bias; /* [hidden] or NULL */
+} mr_lm_layer;
+
+typedef struct mr_lm_config {
+    int32_t arch;                      /* 1 = Mamba-1, 2 = Mamba-2 */
+    int32_t hidden, layers, vocab, inner, state, conv_kernel;
+    int32_t dt_rank;                   /* Mamba-1 */
+    int32_t heads, head_dim, groups;   /* Mamba-2 */
+    int32_t bcdt_rmsnorm;              /* FalconMamba: weightless RMSNorm of dt_in, B, C with mixer_eps */
+    float eps, mixer_eps;              /* RMSNorm epsilons */
+    float dt_min, dt_max;              /* Mamba-2 dt_limit (0, +inf = none) */
+    const float* embedding;            /* [vocab, hidden] */
+    const float* norm_f;               /* [hidden] */
+    const float* lm_head;              /* [vocab, hidden] (may be the embedding) */
+    const mr_lm_layer* layer_weights;  /* host array of `layers` entries, copied by mr_lm_create */
+} mr_lm_config;
+
+typedef struct mr_lm mr_lm;
+MR_API int mr_lm_create(const mr_lm_config* config, mr_lm** model);
+MR_API int mr_lm_destroy(mr_lm* model);
+/* Consumes `count` tokens (host array) one after another, updating one sequence's state in place:
+ * conv_state [layers, conv_dim, conv_kernel] (newest input last) and ssm_state [layers, inner, N] (Mamba-2:
+ * [layers, heads, head_dim, N]), float32 device buffers. Then, when logits (host, vocab floats) is not NULL,
+ * norm_f and lm_head of the last token are computed and copied there. Synchronous. */
+MR_API int mr_lm_step(mr_lm* model, const int32_t* tokens, int32_t count, float* conv_state, float* ssm_state, float* logits);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
 // Mamba-2 chunked SSD forward (MATH.md §3): the four steps fused, one block per (P-tile, head, batch row),
-// walking the chunks of Q = 64 tokens in order with the running state on chip:
+// walking the chunks of Q = 64 tokens in order with the running state on chip (with seq_idx, every decay across a
+// change of sequence is 0, so the state restarts at each packed sequence):
 //   (1) diagonal block   Y  = (C Bᵀ ∘ decay ∘ causal mask ∘ Δ) X
 //   (4) off-diagonal     Y += diag(exp(cum)) C S'ᵀ                      (S' = state before the chunk)
 //   (2) chunk state      S_c = (X ∘ exp(cum_last − cum) Δ)ᵀ B
@@ -56,6 +57,18 @@ __device__ __forceinline__ void chunk_dt(const mr_ssd_args& a, int b, int h, int
     }
 }
 
+// Packed sequences: s_seq[0] = seq_idx of the token before the chunk (of the chunk's first token when t0 = 0, so the
+// initial state carries into the row's first sequence), s_seq[1 + i] = seq_idx of token i (padding repeats the last
+// token's). All zero without seq_idx. Decays across a change of seq_idx are 0 (MATH.md §3).
+__device__ __forceinline__ void chunk_seq(const mr_ssd_args& a, int b, int t0, int cl, int* s_seq) {
+    const int i = threadIdx.x;
+    if (i <= kQ) {
+        int v = 0;
+        if (a.seq_idx) v = a.seq_idx[(long long)b * a.length + (i == 0 ? max(t0 - 1, 0) : t0 + min(i - 1, cl - 1))];
+        s_seq[i] = v;
+    }
+}
+
 // ------------------------------------------------------------------------------------------------------------
 // Tensor-core kernel (T = __half or __nv_bfloat16).
 // ------------------------------------------------------------------------------------------------------------
@@ -77,6 +90,7 @@ __global__ void __launch_bounds__(kSsdThreads, 3) ssd_tc_kernel(mr_ssd_args a, i
     float* sG = (float*)(sSh + kPT * NP); // [Q][Q] f32; also Y [Q][PT] and S [PT][NP]
     float* s_dt = sG + kQ * kQ;           // sized max(Q*Q, PT*NP) = 4096 floats
     float* s_cum = s_dt + kQ;
+    __shared__ int s_seq[kQ + 1];
 
     // State fragments: [PT × NP] = 2 × (NP/16) tiles over 8 warps.
     constexpr int kMaxStateFrags = (kPT / 16) * (kNMax / 16) / (kSsdThreads / 32);  // 2
@@ -114,6 +128,7 @@ __global__ void __launch_bounds__(kSsdThreads, 3) ssd_tc_kernel(mr_ssd_args a, i
         const int cl = min(kQ, L - t0);
         // ---- load the chunk ----
         chunk_dt<T>(a, b, h, t0, cl, s_dt, s_cum);
+        chunk_seq(a, b, t0, cl, s_seq);
         if (vec_bc) {
             // 16-byte loads (8 elements), all issued before any is used.
             constexpr int kPer = kQ * kNMax / 8 / kSsdThreads;  // 4
@@ -185,16 +200,16 @@ __global__ void __launch_bounds__(kSsdThreads, 3) ssd_tc_kernel(mr_ssd_args a, i
         const float cum_last = s_cum[kQ - 1];
         for (int i = tid; i < kQ * kQ; i += kSsdThreads) {
             int r = i / kQ, c = i % kQ;
-            float m = c <= r ? sG[i] * __expf(s_cum[r] - s_cum[c]) * s_dt[c] : 0.f;
+            float m = c <= r && s_seq[1 + r] == s_seq[1 + c] ? sG[i] * __expf(s_cum[r] - s_cum[c]) * s_dt[c] : 0.f;
             sM[i] = from_f<T>(m);
         }
         for (int i = tid; i < kQ * NP; i += kSsdThreads) {
             int t = i / NP;
-            sC[i] = from_f<T>(to_f(sC[i]) * __expf(s_cum[t]));
+            sC[i] = from_f<T>(s_seq[1 + t] == s_seq[0] ? to_f(sC[i]) * __expf(s_cum[t]) : 0.f);
         }
         for (int i = tid; i < kQ * kPT; i += kSsdThreads) {
             int t = i / kPT;
-            sXs[i] = from_f<T>(to_f(sX[i]) * __expf(cum_last - s_cum[t]) * s_dt[t]);
+            sXs[i] = from_f<T>(s_seq[1 + t] == s_seq[kQ] ? to_f(sX[i]) * __expf(cum_last - s_cum[t]) * s_dt[t] : 0.f);
         }
         __syncthreads();
 
@@ -221,7 +236,7 @@ __global__ void __launch_bounds__(kSsdThreads, 3) ssd_tc_kernel(mr_ssd_args a, i
         }
         // ---- state update in registers: S = exp(cum_last) S + Xsᵀ B ----
         {
-            const float e = __expf(cum_last);
+            const float e = s_seq[kQ] == s_seq[0] ? __expf(cum_last) : 0.f;
 #pragma unroll
             for (int f = 0; f < kMaxStateFrags; f++) {
                 int tile = warp + f * (kSsdThreads / 32);
@@ -296,6 +311,7 @@ __global__ void __launch_bounds__(kSsdThreads) ssd_f32_kernel(mr_ssd_args a, int
     float* s_dt = sY + kQ * (kPT + 1);
     float* s_cum = s_dt + kQ;
     const int LX = kPT + 1, LM = kQ + 1;
+    __shared__ int s_seq[kQ + 1];
 
     for (int i = tid; i < kPT * LDN; i += kSsdThreads) {
         int p = i / LDN, n = i % LDN;
@@ -311,6 +327,7 @@ __global__ void __launch_bounds__(kSsdThreads) ssd_f32_kernel(mr_ssd_args a, int
         const int cl = min(kQ, L - t0);
         __syncthreads();
         chunk_dt<float>(a, b, h, t0, cl, s_dt, s_cum);
+        chunk_seq(a, b, t0, cl, s_seq);
         for (int i = tid; i < kQ * NP; i += kSsdThreads) {
             int t = i / NP, n = i % NP;
             float vb = 0.f, vc = 0.f;
@@ -347,13 +364,13 @@ __global__ void __launch_bounds__(kSsdThreads) ssd_f32_kernel(mr_ssd_args a, int
 #pragma unroll
                 for (int s = 0; s < 4; s++) {
                     int i = ty + 16 * r, j = tx + 16 * s;
-                    sM[i * LM + j] = j <= i ? acc[r][s] * expf(s_cum[i] - s_cum[j]) * s_dt[j] : 0.f;
+                    sM[i * LM + j] = j <= i && s_seq[1 + i] == s_seq[1 + j] ? acc[r][s] * expf(s_cum[i] - s_cum[j]) * s_dt[j] : 0.f;
                 }
         }
         const float cum_last = s_cum[kQ - 1];
         for (int i = tid; i < kQ * kPT; i += kSsdThreads) {
             int t = i / kPT, p = i % kPT;
-            sXs[t * LX + p] = sX[t * LX + p] * expf(cum_last - s_cum[t]) * s_dt[t];
+            sXs[t * LX + p] = s_seq[1 + t] == s_seq[kQ] ? sX[t * LX + p] * expf(cum_last - s_cum[t]) * s_dt[t] : 0.f;
         }
         __syncthreads();
 
@@ -387,7 +404,7 @@ __global__ void __launch_bounds__(kSsdThreads) ssd_f32_kernel(mr_ssd_args a, int
 #pragma unroll
                 for (int s = 0; s < 2; s++) {
                     int i = ty + 16 * r;
-                    sY[i * LX + tx + 16 * s] = acc[r][s] + expf(s_cum[i]) * acc2[r][s];
+                    sY[i * LX + tx + 16 * s] = acc[r][s] + (s_seq[1 + i] == s_seq[0] ? expf(s_cum[i]) : 0.f) * acc2[r][s];
                 }
         }
         __syncthreads();
@@ -404,7 +421,7 @@ __global__ void __launch_bounds__(kSsdThreads) ssd_f32_kernel(mr_ssd_args a, int
             }
         }
         {
-            const float e = expf(cum_last);
+            const float e = s_seq[kQ] == s_seq[0] ? expf(cum_last) : 0.f;
             const int ns = NP / 16;  // up to 8 columns per thread
             float acc[2][kNMax / 16];
 #pragma unroll

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using MambaRef.Backends;
 using MambaRef.Kernels;
 using MambaRef.Models;
 
@@ -12,37 +13,11 @@ namespace MambaRef.Cli.Commands;
 /// </summary>
 internal static class BenchGenerateCommand
 {
-    /// <summary>mamba-130m's shape (state-spaces/mamba-130m): d_model 768, 24 layers, d_state 16, expand 2.</summary>
-    public static MambaConfig Mamba130M { get; } = new()
-    {
-        Architecture = MambaArchitecture.Mamba1,
-        ModelType = "mamba-130m-shaped",
-        HiddenSize = 768,
-        NumLayers = 24,
-        VocabSize = 50280,
-        StateSize = 16,
-        ConvKernel = 4,
-        IntermediateSize = 1536,
-        TimeStepRank = 48,
-        ChunkSize = 64,
-    };
+    /// <summary>mamba-130m's shape (see <see cref="ModelShapes.Mamba130M"/>).</summary>
+    public static MambaConfig Mamba130M => ModelShapes.Mamba130M;
 
-    /// <summary>mamba2-130m's shape: d_model 768, 24 layers, headdim 64, d_state 128, one group.</summary>
-    public static MambaConfig Mamba2_130M { get; } = new()
-    {
-        Architecture = MambaArchitecture.Mamba2,
-        ModelType = "mamba2-130m-shaped",
-        HiddenSize = 768,
-        NumLayers = 24,
-        VocabSize = 50288,
-        StateSize = 128,
-        ConvKernel = 4,
-        IntermediateSize = 1536,
-        NumHeads = 24,
-        HeadDim = 64,
-        NGroups = 1,
-        ChunkSize = 64,
-    };
+    /// <summary>mamba2-130m's shape (see <see cref="ModelShapes.Mamba2_130M"/>).</summary>
+    public static MambaConfig Mamba2_130M => ModelShapes.Mamba2_130M;
 
     public static Command Create()
     {
@@ -53,6 +28,11 @@ internal static class BenchGenerateCommand
         var threads = new Option<string>("--threads") { Description = "Comma-separated thread counts.", DefaultValueFactory = _ => "1,2" };
         var layers = new Option<int>("--layers") { Description = "Number of layers (24 for the 130m shape).", DefaultValueFactory = _ => 24 };
         var quick = new Option<bool>("--quick") { Description = "Short run: 32 prompt tokens, 16 decoded tokens (overrides the two counts)." };
+        var backend = new Option<string>("--backend")
+        {
+            Description = "cpu, or cuda: weights resident on the GPU, prefill and decode token by token there (--threads does not apply).",
+            DefaultValueFactory = _ => "cpu",
+        };
         var command = new Command("generate", "Prefill and decode tokens/s of 130m-shaped random Mamba and Mamba-2 models.");
         command.Options.Add(prompt);
         command.Options.Add(decode);
@@ -61,6 +41,7 @@ internal static class BenchGenerateCommand
         command.Options.Add(threads);
         command.Options.Add(layers);
         command.Options.Add(quick);
+        command.Options.Add(backend);
         command.SetAction(parse =>
         {
             int p = parse.GetValue(prompt), d = parse.GetValue(decode), n = parse.GetValue(layers);
@@ -85,6 +66,30 @@ internal static class BenchGenerateCommand
             {
                 Console.Error.WriteLine("bad arguments: --prompt-tokens, --decode-tokens, --layers and --threads must be ≥ 1; --arch mamba1|mamba2|all; --dtype f32|bf16|all");
                 return 2;
+            }
+
+            string backendName = (parse.GetValue(backend) ?? "cpu").Trim().ToLowerInvariant();
+            if (backendName is not ("cpu" or "cuda"))
+            {
+                Console.Error.WriteLine($"--backend: expected cpu or cuda, got '{backendName}'");
+                return 2;
+            }
+
+            CudaBackend? cuda = null;
+            if (backendName == "cuda")
+            {
+                try
+                {
+                    cuda = GenerateCommand.OpenCuda();
+                }
+                catch (ArgumentException e)
+                {
+                    Console.Error.WriteLine($"error: {e.Message}");
+                    return 1;
+                }
+
+                threadCounts = [1];
+                Console.WriteLine($"backend: {cuda.Description}");
             }
 
             Console.WriteLine($"SIMD {SimdCapabilities.Default}, {Environment.ProcessorCount} cores; prompt {p} tokens, decode {d} tokens");
@@ -116,6 +121,7 @@ internal static class BenchGenerateCommand
                     foreach (int th in threadCounts)
                     {
                         using var model = new MambaLanguageModel<float>(cfg, weights, new ComputeOptions { Threads = th });
+                        using var device = cuda is null ? null : CudaLanguageModel.Attach(cuda, model);
                         var tokens = Enumerable.Range(0, p).Select(i => (i * 7919) % cfg.VocabSize).ToArray();
                         var cache = model.CreateCache();
                         model.Prefill([tokens[..Math.Min(4, p)]], [cache]); // warm-up (JIT)
@@ -138,11 +144,12 @@ internal static class BenchGenerateCommand
                         long rss = process.WorkingSet64 / (1024 * 1024);
                         double weightMiB = cfg.ParameterCount(!weights.Tied) * 4.0 / (1024 * 1024);
                         double stateKiB = ((cfg.ConvKernel * (long)cfg.ConvDim) + cfg.SsmStateSize) * cfg.NumLayers * 4.0 / 1024;
-                        Console.WriteLine($"{cfg.ModelType,-20} {(bf16 ? "bf16" : "f32"),-7} {th,7} {prefill,14:F1} {decodeRate,13:F1} {weightMiB,12:F0} {stateKiB,10:F0} {perToken,12:F0} {rss,8} {peak,9}");
+                        Console.WriteLine($"{cfg.ModelType,-20} {(bf16 ? "bf16" : "f32"),-7} {(cuda is null ? th.ToString(CultureInfo.InvariantCulture) : "gpu"),7} {prefill,14:F1} {decodeRate,13:F1} {weightMiB,12:F0} {stateKiB,10:F0} {perToken,12:F0} {rss,8} {peak,9}");
                     }
                 }
             }
 
+            cuda?.Dispose();
             return 0;
         });
         return command;

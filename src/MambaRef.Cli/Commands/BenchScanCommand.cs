@@ -88,7 +88,7 @@ internal static class BenchScanCommand
                 Action action = form switch
                 {
                     "scan" => () => Mamba1ParallelScan.Run(inputs32, options),
-                    "chunked" => () => Mamba1Chunked.Run(inputs32, 64, options),
+                    "chunked" => ChunkedInto(inputs32, options),
                     "step" => StepLoop(inputs32, width),
                     _ => throw new ArgumentException($"Unknown form '{form}': expected recurrent, scan, chunked or step."),
                 };
@@ -122,6 +122,14 @@ internal static class BenchScanCommand
         }
 
         return (best, bestCpu);
+    }
+
+    /// <summary>The chunked form writing into one output allocated up front, as a caller streaming many calls would.</summary>
+    private static Action ChunkedInto(SelectiveScanInputs<float> x, ComputeOptions options)
+    {
+        var s = x.Validate();
+        var destination = new SelectiveScanResult<float>(new NdArray<float>(s.Batch, s.Dim, s.Length), new NdArray<float>(s.Batch, s.Dim, s.State));
+        return () => Mamba1Chunked.RunInto(x, destination, 64, options);
     }
 
     /// <summary>Step token by token (single thread, one sequence after another), inputs rearranged token-major once.</summary>

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Numerics;
+using MambaRef.Backends;
 using MambaRef.Inference;
+using MambaRef.Models;
 
 namespace MambaRef.Cli.Commands;
 
@@ -25,10 +27,15 @@ internal static class GenerateCommand
         var stateIn = new Option<string?>("--state-in") { Description = "Continue from a state file written by --state-out." };
         var stateOut = new Option<string?>("--state-out") { Description = "Write the conversation state here at the end (to continue later)." };
         var echo = new Option<bool>("--echo") { Description = "Print the prompt before the generated text.", DefaultValueFactory = _ => true };
+        var backend = new Option<string>("--backend")
+        {
+            Description = "cpu, or cuda: the weights are uploaded to the GPU once and every token (prefill and decode) runs there; only the logits come back (f32 only).",
+            DefaultValueFactory = _ => "cpu",
+        };
 
         var command = new Command("generate", "Generate text with a Mamba or Mamba-2 model, streaming tokens to stdout.");
         models.AddTo(command);
-        foreach (var o in new Option[] { prompt, maxTokens, temperature, topK, topP, minP, penalty, seed, stateIn, stateOut, echo })
+        foreach (var o in new Option[] { prompt, maxTokens, temperature, topK, topP, minP, penalty, seed, stateIn, stateOut, echo, backend })
         {
             command.Options.Add(o);
         }
@@ -54,7 +61,8 @@ internal static class GenerateCommand
                 },
                 parse.GetValue(stateIn),
                 parse.GetValue(stateOut),
-                parse.GetValue(echo));
+                parse.GetValue(echo),
+                (parse.GetValue(backend) ?? "cpu").Trim().ToLowerInvariant());
             return await CommandErrors.RunAsync(error, () => models.IsDouble(parse)
                 ? RunAsync<double>(models, parse, request, output, error, cancellationToken)
                 : RunAsync<float>(models, parse, request, output, error, cancellationToken)).ConfigureAwait(false);
@@ -71,8 +79,21 @@ internal static class GenerateCommand
         }
 
         request.Options.Validate();
+        if (request.Backend is not ("cpu" or "cuda"))
+        {
+            throw new ArgumentException($"--backend: expected cpu or cuda, got '{request.Backend}'.");
+        }
+
+        if (request.Backend == "cuda" && typeof(T) != typeof(float))
+        {
+            throw new ArgumentException("--dtype f64: the cuda backend runs float32 models; use --dtype f32 (or --backend cpu).");
+        }
+
+        // The backend is checked before the model is loaded, so an unavailable GPU fails fast with its reason.
+        using var backend = request.Backend == "cuda" ? OpenCuda() : null;
         var loaded = models.Load<T>(parse);
         using var model = loaded.Model;
+        using var device = backend is null ? null : CudaLanguageModel.Attach(backend, (MambaLanguageModel<float>)(object)model);
         var generator = new Generator<T>(model, loaded.Tokenizer, request.Options);
 
         // Warm-up on a scratch state, so the timings below measure steady-state work rather than JIT compilation.
@@ -124,7 +145,9 @@ internal static class GenerateCommand
 
         var s = generator.Stats;
         var inv = CultureInfo.InvariantCulture;
-        error.WriteLine(string.Create(inv, $"model: {loaded.Source} ({model.Config.Describe()}), {typeof(T).Name}, {model.Options.EffectiveThreads} threads"));
+        error.WriteLine(device is null
+            ? string.Create(inv, $"model: {loaded.Source} ({model.Config.Describe()}), {typeof(T).Name}, {model.Options.EffectiveThreads} threads")
+            : string.Create(inv, $"model: {loaded.Source} ({model.Config.Describe()}), {device.Description}"));
         error.WriteLine(string.Create(inv, $"prefill: {s.PromptTokens} tokens in {s.PrefillSeconds * 1000:F1} ms, {s.PrefillTokensPerSecond:F1} tokens/s"));
         error.WriteLine(string.Create(inv, $"decode: {s.GeneratedTokens} tokens in {s.DecodeSeconds * 1000:F1} ms, {s.DecodeTokensPerSecond:F1} tokens/s ({Describe(s.StopReason)})"));
         if (request.StateOut is { } written)
@@ -143,7 +166,20 @@ internal static class GenerateCommand
         _ => "stopped",
     };
 
-    private sealed record Request(string Prompt, GenerationOptions Options, string? StateIn, string? StateOut, bool Echo);
+    /// <summary>The CUDA backend, or an argument error saying why it cannot be used.</summary>
+    internal static CudaBackend OpenCuda()
+    {
+        try
+        {
+            return (CudaBackend)BackendCatalog.Create("cuda");
+        }
+        catch (BackendUnavailableException e)
+        {
+            throw new ArgumentException($"--backend cuda: {e.Message}", e);
+        }
+    }
+
+    private sealed record Request(string Prompt, GenerationOptions Options, string? StateIn, string? StateOut, bool Echo, string Backend);
 }
 
 /// <summary>Turns expected failures of an async command into a message on stderr and exit code 1 (bad argument) or 2 (bad file).</summary>

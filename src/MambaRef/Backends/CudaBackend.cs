@@ -50,16 +50,14 @@ public sealed class CudaBackend : IComputeBackend
     }
 
     /// <inheritdoc />
-    /// <remarks>The CUDA kernel always uses chunks of 64 tokens; <paramref name="chunkSize"/> is ignored. seq_idx is not supported.</remarks>
+    /// <remarks>
+    /// The CUDA kernel always uses chunks of 64 tokens; <paramref name="chunkSize"/> is ignored. With seq_idx the fused
+    /// kernel zeroes every decay across a change of sequence, and mr_ssd_varlen_states gives each sequence's final state.
+    /// </remarks>
     public SsdResult<float> Ssd(SsdInputs<float> inputs, int chunkSize = 64, ElementType storage = ElementType.Float32)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         inputs.Validate();
-        if (inputs.SeqIdx is not null)
-        {
-            throw new NotSupportedException("The CUDA backend does not support seq_idx (packed sequences); use the cpu backend.");
-        }
-
         using var scope = new Scope(lib);
         var args = SsdArgsFor(inputs, storage, scope);
         var output = new NdArray<float>(inputs.Batch, inputs.Length, inputs.Heads, inputs.HeadDim);
@@ -69,7 +67,40 @@ public sealed class CudaBackend : IComputeBackend
         lib.Ssd(ref args);
         scope.Download(args.Out, output.Data, storage);
         scope.Download(args.FinalStates, final.Data, ElementType.Float32);
-        return new SsdResult<float>(output, final, null);
+        NdArray<float>? seqStates = null;
+        if (inputs.SeqIdx is { } seqIdx)
+        {
+            var (rows, starts, ends) = Sequences(seqIdx);
+            seqStates = new NdArray<float>(rows.Length, inputs.Heads, inputs.HeadDim, inputs.StateSize);
+            var varlen = scope.Alloc(seqStates.Length, ElementType.Float32);
+            lib.SsdVarlenStates(ref args, rows.Length, scope.Upload(rows), scope.Upload(starts), scope.Upload(ends), varlen);
+            scope.Download(varlen, seqStates.Data, ElementType.Float32);
+        }
+
+        return new SsdResult<float>(output, final, seqStates);
+    }
+
+    /// <summary>The packed sequences of seq_idx[B,L]: runs of equal ids along each row, numbered row by row.</summary>
+    private static (int[] Rows, int[] Starts, int[] Ends) Sequences(NdArray<int> seqIdx)
+    {
+        int batch = seqIdx.Dim(0), len = seqIdx.Dim(1);
+        List<int> rows = [], starts = [], ends = [];
+        for (int b = 0; b < batch; b++)
+        {
+            int start = 0;
+            for (int t = 1; t <= len; t++)
+            {
+                if (t == len || seqIdx[b, t] != seqIdx[b, t - 1])
+                {
+                    rows.Add(b);
+                    starts.Add(start);
+                    ends.Add(t);
+                    start = t;
+                }
+            }
+        }
+
+        return ([.. rows], [.. starts], [.. ends]);
     }
 
     /// <inheritdoc />
@@ -247,6 +278,7 @@ public sealed class CudaBackend : IComputeBackend
             Z = scope.Upload(inputs.Z?.Data, storage),
             DtBias = scope.Upload(inputs.DtBias?.Data, ElementType.Float32),
             InitialStates = scope.Upload(inputs.InitialStates?.Data, ElementType.Float32),
+            SeqIdx = inputs.SeqIdx is null ? 0 : scope.Upload(inputs.SeqIdx.Data),
         };
     }
 
@@ -269,6 +301,13 @@ public sealed class CudaBackend : IComputeBackend
             }
 
             var buffer = DeviceBuffer.From(lib, type.Encode(data));
+            Track(buffer);
+            return buffer.Pointer;
+        }
+
+        public nint Upload(int[] data)
+        {
+            var buffer = DeviceBuffer.From(lib, System.Runtime.InteropServices.MemoryMarshal.AsBytes(data.AsSpan()));
             Track(buffer);
             return buffer.Pointer;
         }

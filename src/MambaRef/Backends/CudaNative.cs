@@ -15,7 +15,7 @@ public sealed unsafe class CudaNative
     public const string PathVariable = "MAMBAREF_CUDA_LIB";
 
     /// <summary>The ABI version this binding expects (MR_ABI_VERSION).</summary>
-    public const int AbiVersion = 1;
+    public const int AbiVersion = 2;
 
     private static readonly Lazy<(CudaNative? Library, string Detail)> Loaded = new(Load);
 
@@ -37,6 +37,10 @@ public sealed unsafe class CudaNative
     private readonly delegate* unmanaged<int, int, int, nint, nint, nint, nint, int, nint, int> convStep;
     private readonly delegate* unmanaged<ScanArgs*, int, float*, int> timeScan;
     private readonly delegate* unmanaged<SsdArgs*, int, float*, int> timeSsd;
+    private readonly delegate* unmanaged<SsdArgs*, int, nint, nint, nint, nint, int> ssdVarlen;
+    private readonly delegate* unmanaged<LmConfig*, nint*, int> lmCreate;
+    private readonly delegate* unmanaged<nint, int> lmDestroy;
+    private readonly delegate* unmanaged<nint, int*, int, nint, nint, float*, int> lmStep;
 
     private CudaNative(nint handle, string path)
     {
@@ -59,6 +63,10 @@ public sealed unsafe class CudaNative
         convStep = (delegate* unmanaged<int, int, int, nint, nint, nint, nint, int, nint, int>)Export(handle, "mr_causal_conv1d_step");
         timeScan = (delegate* unmanaged<ScanArgs*, int, float*, int>)Export(handle, "mr_time_selective_scan");
         timeSsd = (delegate* unmanaged<SsdArgs*, int, float*, int>)Export(handle, "mr_time_ssd");
+        ssdVarlen = (delegate* unmanaged<SsdArgs*, int, nint, nint, nint, nint, int>)Export(handle, "mr_ssd_varlen_states");
+        lmCreate = (delegate* unmanaged<LmConfig*, nint*, int>)Export(handle, "mr_lm_create");
+        lmDestroy = (delegate* unmanaged<nint, int>)Export(handle, "mr_lm_destroy");
+        lmStep = (delegate* unmanaged<nint, int*, int, nint, nint, float*, int>)Export(handle, "mr_lm_step");
     }
 
     /// <summary>Full path of the loaded library.</summary>
@@ -185,6 +193,36 @@ public sealed unsafe class CudaNative
         }
     }
 
+    internal void SsdVarlenStates(ref SsdArgs args, int sequences, nint rows, nint starts, nint ends, nint output)
+    {
+        fixed (SsdArgs* a = &args)
+        {
+            Check(ssdVarlen(a, sequences, rows, starts, ends, output), "SSD varlen states");
+        }
+    }
+
+    internal nint LmCreate(ref LmConfig config)
+    {
+        nint model;
+        fixed (LmConfig* c = &config)
+        {
+            Check(lmCreate(c, &model), "creating the GPU model");
+        }
+
+        return model;
+    }
+
+    internal int LmDestroy(nint model) => lmDestroy(model);
+
+    internal void LmStep(nint model, ReadOnlySpan<int> tokens, nint convState, nint ssmState, Span<float> logits)
+    {
+        fixed (int* t = tokens)
+        fixed (float* l = logits)
+        {
+            Check(lmStep(model, t, tokens.Length, convState, ssmState, logits.IsEmpty ? null : l), "GPU decode step");
+        }
+    }
+
     internal void Conv(int batch, int dim, int length, int kernel, nint x, nint weight, nint bias, nint output) =>
         Check(conv(batch, dim, length, kernel, x, weight, bias, 1, output), "causal conv1d");
 
@@ -285,7 +323,24 @@ public sealed unsafe class CudaNative
         public int Batch, Length, Heads, HeadDim, Groups, State, DType, ChunkSize, DtSoftplus, DtLimit;
         public float DtMin, DtMax;
         public int DPerChannel, Reserved;
-        public nint X, Dt, A, B, C, D, Z, DtBias, InitialStates, Out, FinalStates;
+        public nint X, Dt, A, B, C, D, Z, DtBias, InitialStates, Out, FinalStates, SeqIdx;
+    }
+
+    /// <summary>mr_lm_layer (device pointers of one layer's weights).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct LmLayer
+    {
+        public nint Norm, InProj, InProjBias, ConvWeight, ConvBias, XProj, DtProj, DtBias, A, D, GatedNorm, OutProj, OutProjBias;
+    }
+
+    /// <summary>mr_lm_config.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct LmConfig
+    {
+        public int Arch, Hidden, Layers, Vocab, Inner, State, ConvKernel, DtRank, Heads, HeadDim, Groups, BcdtRmsNorm;
+        public float Eps, MixerEps, DtMin, DtMax;
+        public nint Embedding, NormF, LmHead;
+        public LmLayer* LayerWeights;
     }
 
     /// <summary>mr_ssd_step_args.</summary>

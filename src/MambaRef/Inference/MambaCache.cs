@@ -67,9 +67,30 @@ public sealed class MambaCache<T>
 
     internal T[] Gated { get; }
 
+    /// <summary>
+    /// Set by a device (<see cref="Models.IModelDevice"/>) that holds a newer copy of the conv and SSM states than
+    /// <see cref="ConvStates"/> / <see cref="SsmStates"/>: copies it into them. Null while the arrays are current.
+    /// </summary>
+    internal Action? PullFromDevice { get; set; }
+
+    /// <summary>
+    /// Makes <see cref="ConvStates"/> and <see cref="SsmStates"/> current when a device has been running this cache
+    /// (a copy from the device; nothing when they already are).
+    /// </summary>
+    public void EnsureHostState()
+    {
+        var pull = PullFromDevice;
+        PullFromDevice = null;
+        pull?.Invoke();
+    }
+
+    /// <summary>Records that the host arrays were just written (reset, copy, state file): any device copy is stale and is replaced.</summary>
+    internal void MarkHostWritten() => PullFromDevice = null;
+
     /// <summary>Zeroes the state (a fresh sequence).</summary>
     public void Reset()
     {
+        MarkHostWritten();
         foreach (var a in ConvStates)
         {
             Array.Clear(a);
@@ -92,6 +113,9 @@ public sealed class MambaCache<T>
         {
             throw new ArgumentException("The caches belong to different model configurations.", nameof(other));
         }
+
+        other.EnsureHostState();
+        MarkHostWritten();
 
         for (int i = 0; i < ConvStates.Length; i++)
         {

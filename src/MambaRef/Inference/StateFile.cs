@@ -31,6 +31,7 @@ public static class StateFile
         }
 
         ArgumentNullException.ThrowIfNull(cache);
+        cache.EnsureHostState();
         var c = cache.Config;
         using var stream = new FileStream(path, FileMode.Create, FileAccess.Write);
         using var w = new BinaryWriter(stream);
@@ -118,6 +119,7 @@ public static class StateFile
             throw new MambaRefFormatException(path, "length", $"file has {stream.Length} bytes, the header implies {expected}");
         }
 
+        cache.MarkHostWritten();
         for (int i = 0; i < c.NumLayers; i++)
         {
             stream.ReadExactly(MemoryMarshal.AsBytes(cache.ConvStates[i].AsSpan()));

@@ -51,6 +51,26 @@ public sealed class MambaLanguageModel<T> : IDisposable
     /// <summary>Vocabulary size.</summary>
     public int VocabSize => Config.VocabSize;
 
+    /// <summary>The device running <see cref="Prefill"/> and <see cref="DecodeStep"/>, or null for the CPU forms.</summary>
+    public IModelDevice? Device { get; private set; }
+
+    /// <summary>
+    /// Runs prefill and decode on <paramref name="device"/> from now on (null: back to the CPU; caches the device ran are
+    /// copied back when read). Only float32 models can use a device; the model does not own it.
+    /// </summary>
+    public void UseDevice(IModelDevice? device)
+    {
+        if (device is not null && typeof(T) != typeof(float))
+        {
+            throw new ArgumentException($"A device runs float32 models; this model computes in {typeof(T).Name} (use --dtype f32).", nameof(device));
+        }
+
+        lock (gate)
+        {
+            Device = device;
+        }
+    }
+
     /// <summary>A fresh (zero) cache for one sequence.</summary>
     public MambaCache<T> CreateCache() => new(Config);
 
@@ -100,6 +120,26 @@ public sealed class MambaLanguageModel<T> : IDisposable
         int total = (int)totalLong;
         lock (gate)
         {
+            if (Device is { } device)
+            {
+                if (allLogits)
+                {
+                    throw new NotSupportedException($"The logits of every position are computed on the CPU only; {device.Description} returns the last position's.");
+                }
+
+                for (int s = 0; s < prompts.Count; s++)
+                {
+                    device.Run(prompts[s], (MambaCache<float>)(object)caches[s]);
+                }
+
+                return null;
+            }
+
+            foreach (var c in caches)
+            {
+                c.EnsureHostState();
+            }
+
             var hidden = new T[total * h];
             for (int s = 0; s < prompts.Count; s++)
             {
@@ -170,6 +210,13 @@ public sealed class MambaLanguageModel<T> : IDisposable
         int h = Config.HiddenSize;
         lock (gate)
         {
+            if (Device is { } device)
+            {
+                device.Run(new ReadOnlySpan<int>(in token), (MambaCache<float>)(object)cache);
+                return;
+            }
+
+            cache.EnsureHostState();
             Weights.Embedding.AsSpan(token * h, h).CopyTo(cache.Hidden);
             for (int layer = 0; layer < Config.NumLayers; layer++)
             {

@@ -105,12 +105,99 @@ public sealed class CudaBackendTests
         }, scale: 0.5);
     }
 
+    /// <summary>Packed sequences (seq_idx): random boundaries, many of them inside chunks and some on chunk edges.</summary>
+    private static FsCheck.Gen<SsdCase> PackedGen() =>
+        from c in SsdGen()
+        select c with { Packed = true };
+
     [Fact]
-    public void Ssd_rejects_packed_sequences()
+    public void Ssd_packed_sequences_float32_match_the_definition()
     {
         using var cuda = Cuda();
-        var x = SsdCases.Build(new SsdCase(1, 8, 2, 4, 4, 1, 4, 0, false, true, false, false, false, true, 3)).Convert<float>();
-        Assert.Throws<NotSupportedException>(() => cuda.Ssd(x));
+        Property.Check(PackedGen(), c =>
+        {
+            var x64 = SsdCases.Build(c);
+            var expected = Mamba2Recurrent.Run(x64);
+            var actual = cuda.Ssd(x64.Convert<float>());
+            var tol = BackendCases.Tolerance(ElementType.Float32);
+            BackendCases.AssertWithin(actual.Out.Data, expected.Out.Data, tol, $"out {c}");
+            BackendCases.AssertWithin(actual.FinalStates.Data, expected.FinalStates.Data, tol, $"final_states {c}");
+            Assert.NotNull(actual.SeqStates);
+            BackendCases.AssertWithin(actual.SeqStates.Data, expected.SeqStates!.Data, tol, $"varlen_states {c}");
+        }, scale: 0.5);
+    }
+
+    [Theory]
+    [InlineData(ElementType.Float16)]
+    [InlineData(ElementType.BFloat16)]
+    public void Ssd_packed_sequences_16_bit_match_the_definition_on_rounded_inputs(ElementType type)
+    {
+        using var cuda = Cuda();
+        Property.Check(PackedGen(), c =>
+        {
+            var x = SsdCases.Build(c).Convert<float>();
+            var rounded = BackendCases.RoundedSsd(x, type);
+            var expected = Mamba2Recurrent.Run(new SsdInputs<double>
+            {
+                X = rounded.X,
+                Dt = rounded.Dt,
+                A = rounded.A,
+                B = rounded.B,
+                C = rounded.C,
+                D = rounded.D,
+                Z = rounded.Z,
+                DtBias = rounded.DtBias,
+                InitialStates = rounded.InitialStates,
+                SeqIdx = x.SeqIdx,
+                DtSoftplus = rounded.DtSoftplus,
+                DtLimit = rounded.DtLimit,
+            });
+            var actual = cuda.Ssd(x, 64, type);
+            BackendCases.AssertWithin(actual.Out.Data, expected.Out.Data, BackendCases.Tolerance(type), $"{type} out {c}");
+            BackendCases.AssertWithin(actual.FinalStates.Data, expected.FinalStates.Data, BackendCases.Tolerance(type), $"{type} final_states {c}");
+            BackendCases.AssertWithin(actual.SeqStates!.Data, expected.SeqStates!.Data, BackendCases.Tolerance(type), $"{type} varlen_states {c}");
+        }, scale: 0.3);
+    }
+
+    /// <summary>Boundaries exactly on chunk edges (64, 128), one-token sequences and a sequence spanning several chunks.</summary>
+    [Fact]
+    public void Ssd_packed_sequences_on_chunk_edges_match_separate_runs()
+    {
+        using var cuda = Cuda();
+        var c = new SsdCase(2, 300, 4, 64, 128, 1, 64, 1, true, true, false, true, true, true, 77);
+        var x64 = SsdCases.Build(c);
+        int[] cuts = [1, 2, 64, 128, 129, 200];
+        var seq = new NdArray<int>(2, 300);
+        for (int b = 0; b < 2; b++)
+        {
+            for (int t = 0; t < 300; t++)
+            {
+                seq[b, t] = (b * 10) + cuts.Count(k => k <= t);
+            }
+        }
+
+        var packed = new SsdInputs<double>
+        {
+            X = x64.X,
+            Dt = x64.Dt,
+            A = x64.A,
+            B = x64.B,
+            C = x64.C,
+            D = x64.D,
+            Z = x64.Z,
+            DtBias = x64.DtBias,
+            InitialStates = x64.InitialStates,
+            SeqIdx = seq,
+            DtSoftplus = x64.DtSoftplus,
+            DtLimit = x64.DtLimit,
+        };
+        var expected = Mamba2Recurrent.Run(packed);
+        var actual = cuda.Ssd(packed.Convert<float>());
+        var tol = BackendCases.Tolerance(ElementType.Float32);
+        BackendCases.AssertWithin(actual.Out.Data, expected.Out.Data, tol, "out");
+        BackendCases.AssertWithin(actual.FinalStates.Data, expected.FinalStates.Data, tol, "final_states");
+        Assert.Equal(2 * (cuts.Length + 1), actual.SeqStates!.Dim(0));
+        BackendCases.AssertWithin(actual.SeqStates.Data, expected.SeqStates!.Data, tol, "varlen_states");
     }
 
     [Fact]

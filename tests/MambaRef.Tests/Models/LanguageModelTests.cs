@@ -127,13 +127,23 @@ public class LanguageModelTests
             model.DecodeStep(t, cache);
         }
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int t = 0; t < 64; t++)
+        // The decode matvecs hand work to a second thread through semaphores. The first time a thread really
+        // blocks in SemaphoreSlim.Wait the runtime allocates 64 bytes of wait state for that thread, once (measured:
+        // 64, then 0 on every later blocking wait). Whether the warm-up above blocked depends on the machine's load,
+        // so each window may hold that one allocation; a per-token allocation of even 8 bytes would show as ≥ 512 B
+        // over the first window and ≥ 5 KB over the second.
+        const long oneTimeRuntimeBytes = 64;
+        foreach (int tokens in new[] { 64, 640 })
         {
-            model.DecodeStep(t % config.VocabSize, cache);
-        }
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int t = 0; t < tokens; t++)
+            {
+                model.DecodeStep(t % config.VocabSize, cache);
+            }
 
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.True(allocated <= oneTimeRuntimeBytes, $"{allocated} bytes allocated over {tokens} decode steps");
+        }
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Numerics;
+using MambaRef.Backends;
 using MambaRef.Kernels;
 using MambaRef.Scans.Mamba1;
 using MambaRef.Tensors;
@@ -25,6 +26,7 @@ internal static class OpMamba1Command
         };
         var softplus = new Option<bool>("--delta-softplus") { Description = "apply softplus to delta + delta_bias" };
         var chunk = new Option<int>("--chunk-size") { Description = "tokens per chunk (chunked form)", DefaultValueFactory = _ => 64 };
+        var backend = OpBackend.CreateOption();
         var command = new Command(
             "mamba1",
             "Mamba-1 selective scan. Inputs (selective_scan_fn names): u[B,D,L], delta[B,D,L], A[D,N], B and C [B,G,N,L], [B,N,L] or [D,N]; "
@@ -35,16 +37,21 @@ internal static class OpMamba1Command
         command.Options.Add(form);
         command.Options.Add(softplus);
         command.Options.Add(chunk);
+        command.Options.Add(backend);
         command.SetAction(parse => OpRunner.Run(parse, () =>
         {
+            var device = OpBackend.Resolve(parse, backend, common, form, "chunked", chunk);
             var request = new Request(
                 parse.GetValue(common.Inputs)!,
                 parse.GetValue(common.Out)!,
                 ParseForm(parse.GetValue(form)),
-                common.IsDouble(parse),
+                device is null && common.IsDouble(parse),
                 parse.GetValue(softplus),
                 parse.GetValue(chunk),
-                common.Compute(parse));
+                common.Compute(parse))
+            {
+                Device = device,
+            };
             Execute(request);
             return 0;
         }));
@@ -52,7 +59,11 @@ internal static class OpMamba1Command
     }
 
     /// <summary>What one invocation asks for.</summary>
-    internal sealed record Request(string Inputs, string Out, string Form, bool Double, bool DeltaSoftplus, int ChunkSize, ComputeOptions Compute);
+    internal sealed record Request(string Inputs, string Out, string Form, bool Double, bool DeltaSoftplus, int ChunkSize, ComputeOptions Compute)
+    {
+        /// <summary>The backend that runs the op (null: the CPU forms).</summary>
+        public OpBackend.Device? Device { get; init; }
+    }
 
     internal static string ParseForm(string? text)
     {
@@ -76,7 +87,16 @@ internal static class OpMamba1Command
 
         using var file = OpInputFile.Open(request.Inputs);
         var output = new OpOutputFile();
-        if (Mamba1ComplexOp.IsComplex(file))
+        if (request.Device is { } device)
+        {
+            if (Mamba1ComplexOp.IsComplex(file))
+            {
+                throw new ArgumentException($"{file.Path}: complex A (A_real/A_imag) is not supported by --backend {device.Name}; use --backend cpu.");
+            }
+
+            RunOnBackend(file, request, device, output);
+        }
+        else if (Mamba1ComplexOp.IsComplex(file))
         {
             if (request.Double)
             {
@@ -118,6 +138,29 @@ internal static class OpMamba1Command
         var result = Compute(inputs, request.Form, request.ChunkSize, request.Compute);
         output.Add("out", result.Out);
         output.Add("last_state", result.LastState);
+    }
+
+    /// <summary>The fused scan on a compute backend: float32 inputs, stored on the device as <see cref="OpBackend.Device.Storage"/>.</summary>
+    private static void RunOnBackend(OpInputFile file, Request request, OpBackend.Device device, OpOutputFile output)
+    {
+        var inputs = new SelectiveScanInputs<float>
+        {
+            U = file.Required<float>("u"),
+            Delta = file.Required<float>("delta"),
+            A = file.Required<float>("A"),
+            B = file.Required<float>("B"),
+            C = file.Required<float>("C"),
+            D = file.Optional<float>("D"),
+            Z = file.Optional<float>("z"),
+            DeltaBias = file.Optional<float>("delta_bias"),
+            H0 = file.Optional<float>("h0"),
+            DeltaSoftplus = request.DeltaSoftplus,
+        };
+        using var backend = OpBackend.Open(device);
+        var result = backend.SelectiveScan(inputs, device.Storage);
+        output.Add("out", result.Out, OpBackend.StoredAs(device.Storage));
+        output.Add("last_state", result.LastState);
+        output.Backend = $"{backend.Name} {device.Storage.ShortName()}";
     }
 
     /// <summary>Runs <paramref name="form"/> on validated-or-not inputs (each form validates).</summary>

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Numerics;
+using MambaRef.Backends;
 using MambaRef.Kernels;
 using MambaRef.Scans.Mamba2;
 using MambaRef.Tensors;
@@ -28,6 +29,7 @@ internal static class OpMamba2Command
         var softplus = new Option<bool>("--dt-softplus") { Description = "apply softplus to dt + dt_bias" };
         var limit = new Option<string?>("--dt-limit") { Description = "clamp Δ to lo,hi after the softplus (e.g. 0.001,0.1; 'inf' allowed); default none" };
         var chunk = new Option<int>("--chunk-size") { Description = "tokens per chunk (chunked form)", DefaultValueFactory = _ => 64 };
+        var backend = OpBackend.CreateOption();
         var command = new Command(
             "mamba2",
             "Mamba-2 SSD. Inputs (mamba_chunk_scan_combined names): x[B,L,H,P], dt[B,L,H], A[H], B[B,L,G,N], C[B,L,G,N]; optional D[H] or [H,P], "
@@ -37,17 +39,22 @@ internal static class OpMamba2Command
         command.Options.Add(softplus);
         command.Options.Add(limit);
         command.Options.Add(chunk);
+        command.Options.Add(backend);
         command.SetAction(parse => OpRunner.Run(parse, () =>
         {
+            var device = OpBackend.Resolve(parse, backend, common, form, "chunked", chunk);
             var request = new Request(
                 parse.GetValue(common.Inputs)!,
                 parse.GetValue(common.Out)!,
                 ParseForm(parse.GetValue(form)),
-                common.IsDouble(parse),
+                device is null && common.IsDouble(parse),
                 parse.GetValue(softplus),
                 ParseLimit(parse.GetValue(limit)),
                 parse.GetValue(chunk),
-                common.Compute(parse));
+                common.Compute(parse))
+            {
+                Device = device,
+            };
             Execute(request);
             return 0;
         }));
@@ -55,7 +62,11 @@ internal static class OpMamba2Command
     }
 
     /// <summary>What one invocation asks for.</summary>
-    internal sealed record Request(string Inputs, string Out, string Form, bool Double, bool DtSoftplus, (double Lo, double Hi) DtLimit, int ChunkSize, ComputeOptions Compute);
+    internal sealed record Request(string Inputs, string Out, string Form, bool Double, bool DtSoftplus, (double Lo, double Hi) DtLimit, int ChunkSize, ComputeOptions Compute)
+    {
+        /// <summary>The backend that runs the op (null: the CPU forms).</summary>
+        public OpBackend.Device? Device { get; init; }
+    }
 
     internal static string ParseForm(string? text)
     {
@@ -107,7 +118,11 @@ internal static class OpMamba2Command
 
         using var file = OpInputFile.Open(request.Inputs);
         var output = new OpOutputFile();
-        if (request.Double)
+        if (request.Device is { } device)
+        {
+            RunOnBackend(file, request, device, output);
+        }
+        else if (request.Double)
         {
             Run<double>(file, request, output);
         }
@@ -119,7 +134,36 @@ internal static class OpMamba2Command
         output.Save(request.Out, "mamba2", request.Form);
     }
 
+    /// <summary>The fused SSD on a compute backend: float32 inputs, stored on the device as <see cref="OpBackend.Device.Storage"/>.</summary>
+    private static void RunOnBackend(OpInputFile file, Request request, OpBackend.Device device, OpOutputFile output)
+    {
+        var inputs = ReadInputs<float>(file, request);
+        using var backend = OpBackend.Open(device);
+        var result = backend.Ssd(inputs, 64, device.Storage);
+        output.Add("out", result.Out, OpBackend.StoredAs(device.Storage));
+        output.Add("final_states", result.FinalStates);
+        if (result.SeqStates is not null)
+        {
+            output.Add("varlen_states", result.SeqStates);
+        }
+
+        output.Backend = $"{backend.Name} {device.Storage.ShortName()}";
+    }
+
     private static void Run<T>(OpInputFile file, Request request, OpOutputFile output)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        var inputs = ReadInputs<T>(file, request);
+        var result = Compute(inputs, request.Form, request.ChunkSize, request.Compute);
+        output.Add("out", result.Out);
+        output.Add("final_states", result.FinalStates);
+        if (result.SeqStates is not null)
+        {
+            output.Add("varlen_states", result.SeqStates);
+        }
+    }
+
+    private static SsdInputs<T> ReadInputs<T>(OpInputFile file, Request request)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
         var x = file.Required<T>("x");
@@ -130,7 +174,7 @@ internal static class OpMamba2Command
             seqIdx = FromCuSeqlens(cu, seqIdx, x);
         }
 
-        var inputs = new SsdInputs<T>
+        return new SsdInputs<T>
         {
             X = x,
             Dt = file.Required<T>("dt"),
@@ -145,13 +189,6 @@ internal static class OpMamba2Command
             DtSoftplus = request.DtSoftplus,
             DtLimit = (T.CreateSaturating(request.DtLimit.Lo), T.CreateSaturating(request.DtLimit.Hi)),
         };
-        var result = Compute(inputs, request.Form, request.ChunkSize, request.Compute);
-        output.Add("out", result.Out);
-        output.Add("final_states", result.FinalStates);
-        if (result.SeqStates is not null)
-        {
-            output.Add("varlen_states", result.SeqStates);
-        }
     }
 
     /// <summary>seq_idx[1, L] from cu_seqlens [S+1] (B must be 1; every sequence non-empty, so varlen_states has S rows).</summary>

@@ -37,7 +37,7 @@ internal sealed class OpCommonOptions
         {
             "f64" or "float64" or "double" => true,
             "f32" or "float32" or "float" => false,
-            _ => throw new ArgumentException($"--dtype: expected f64 or f32, got '{text}'."),
+            _ => throw new ArgumentException($"--dtype: expected f64 or f32, got '{text}' (f16 and bf16 storage need --backend cuda)."),
         };
     }
 
@@ -155,11 +155,22 @@ internal sealed class OpOutputFile
         }
     }
 
+    /// <summary>Adds a float32 output stored as <paramref name="stored"/> (F32, or F16/BF16 for 16-bit device storage).</summary>
+    public void Add(string name, NdArray<float> array, DType stored) => writer.Add(name, array, stored);
+
+    /// <summary>The backend and storage type that computed the outputs (recorded in the metadata), or null for the CPU forms.</summary>
+    public string? Backend { get; set; }
+
     /// <summary>Saves to <paramref name="path"/>, recording the op in the metadata.</summary>
     public void Save(string path, string op, string form)
     {
         writer.Metadata["mambaref.op"] = op;
         writer.Metadata["mambaref.form"] = form;
+        if (Backend is not null)
+        {
+            writer.Metadata["mambaref.backend"] = Backend;
+        }
+
         writer.Save(path);
     }
 }

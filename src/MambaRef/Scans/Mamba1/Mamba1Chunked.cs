@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 using MambaRef.Kernels;
 using MambaRef.Tensors;
 
@@ -25,10 +26,44 @@ public static class Mamba1Chunked
         ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
         options ??= ComputeOptions.Default;
         var shape = inputs.Validate();
-        var job = new Job<T>(inputs, shape, chunkSize, options);
+
+        // Every element of the output is written by Finish: no need to zero 4·B·D·L bytes first.
+        var output = new NdArray<T>(GC.AllocateUninitializedArray<T>(shape.Batch * shape.Dim * shape.Length), shape.Batch, shape.Dim, shape.Length);
+        var result = new SelectiveScanResult<T>(output, new NdArray<T>(shape.Batch, shape.Dim, shape.State));
+        Execute(inputs, shape, result, chunkSize, options);
+        return result;
+    }
+
+    /// <summary>
+    /// Runs the chunked scan into caller-owned arrays: <paramref name="destination"/>.Out [B,D,L] and .LastState
+    /// [B,D,N] are overwritten (reusing them across calls avoids allocating, and first-touching, B·D·L elements per call).
+    /// </summary>
+    public static void RunInto<T>(SelectiveScanInputs<T> inputs, SelectiveScanResult<T> destination, int chunkSize = 64, ComputeOptions? options = null)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(destination);
+        ArgumentOutOfRangeException.ThrowIfLessThan(chunkSize, 1);
+        var shape = inputs.Validate();
+        if (!destination.Out.HasShape(shape.Batch, shape.Dim, shape.Length))
+        {
+            throw new ArgumentException($"Tensor 'out' has shape {destination.Out.ShapeText}; expected [{shape.Batch}, {shape.Dim}, {shape.Length}].", nameof(destination));
+        }
+
+        if (!destination.LastState.HasShape(shape.Batch, shape.Dim, shape.State))
+        {
+            throw new ArgumentException($"Tensor 'last_state' has shape {destination.LastState.ShapeText}; expected [{shape.Batch}, {shape.Dim}, {shape.State}].", nameof(destination));
+        }
+
+        Execute(inputs, shape, destination, chunkSize, options ?? ComputeOptions.Default);
+    }
+
+    private static void Execute<T>(SelectiveScanInputs<T> inputs, ScanShape shape, SelectiveScanResult<T> destination, int chunkSize, ComputeOptions options)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        var job = new Job<T>(inputs, shape, chunkSize, options, destination);
         var kernel = new Kernel<T>(job);
         VecDispatch.Run<T, Kernel<T>>(options.Width, ref kernel);
-        return new SelectiveScanResult<T>(job.Output, job.LastState);
     }
 
     private readonly struct Kernel<T>(Job<T> job) : IVecKernel<T>
@@ -46,15 +81,14 @@ public static class Mamba1Chunked
         private readonly int chunk;
         private readonly ComputeOptions options;
 
-        public Job(SelectiveScanInputs<T> inputs, ScanShape shape, int chunkSize, ComputeOptions options)
+        public Job(SelectiveScanInputs<T> inputs, ScanShape shape, int chunkSize, ComputeOptions options, SelectiveScanResult<T> destination)
         {
             x = inputs;
             s = shape;
             chunk = Math.Min(chunkSize, Math.Max(1, shape.Length));
             this.options = options;
-            // Every element is written by Finish: no need to zero 4·B·D·L bytes first.
-            Output = new NdArray<T>(GC.AllocateUninitializedArray<T>(shape.Batch * shape.Dim * shape.Length), shape.Batch, shape.Dim, shape.Length);
-            LastState = new NdArray<T>(shape.Batch, shape.Dim, shape.State);
+            Output = destination.Out;
+            LastState = destination.LastState;
         }
 
         public NdArray<T> Output { get; }
@@ -138,6 +172,10 @@ public static class Mamba1Chunked
             {
                 int len = Math.Min(chunk, length - t0);
                 Prepare<TV>(b, d0, lanes, t0, len, tables, sc);
+                if (t0 + chunk < length)
+                {
+                    Prefetch(b, d0, lanes, t0 + chunk, Math.Min(chunk, length - t0 - chunk));
+                }
 
                 // Operand bases and strides: element (k, t) lives at base + k·strideN + t·strideT.
                 ref T bRef = ref Operand(x.B, tables.Bt, s.BVariable, bBroadcast, b, bGroup, s.BGroups, d0, lanes, t0, len, padded, sc, 0, out nint bSN, out nint bST);
@@ -230,6 +268,36 @@ public static class Mamba1Chunked
             }
 
             sc.Y[..(tiles * w * w)].Clear();
+        }
+
+        /// <summary>
+        /// Asks the cache for the next chunk's rows of δ, u and z (one line per 64 bytes) while this chunk is scanned:
+        /// those rows sit L elements apart, too many streams for the hardware prefetchers, and without this
+        /// <see cref="Prepare{TV}"/> and <see cref="Finish{TV}"/> wait on memory. A hint only: no effect on results.
+        /// </summary>
+        private unsafe void Prefetch(int b, int d0, int lanes, int t0, int len)
+        {
+            if (!Sse.IsSupported)
+            {
+                return;
+            }
+
+            int step = 64 / Unsafe.SizeOf<T>();
+            T[] u = x.U.Data, delta = x.Delta.Data;
+            T[]? z = x.Z?.Data;
+            for (int j = 0; j < lanes; j++)
+            {
+                int row = (((b * s.Dim) + d0 + j) * s.Length) + t0;
+                for (int t = 0; t < len; t += step)
+                {
+                    Sse.Prefetch0(Unsafe.AsPointer(ref delta[row + t]));
+                    Sse.Prefetch0(Unsafe.AsPointer(ref u[row + t]));
+                    if (z is not null)
+                    {
+                        Sse.Prefetch0(Unsafe.AsPointer(ref z[row + t]));
+                    }
+                }
+            }
         }
 
         /// <summary>Where B or C of this chunk is read from, with strides over the state index and the token.</summary>

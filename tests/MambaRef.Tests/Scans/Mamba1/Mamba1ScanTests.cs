@@ -121,6 +121,35 @@ public sealed class Mamba1ScanTests
         AssertWithinFloat32(reference, Mamba1ParallelScan.Run(x32), "scan f32", c);
     }
 
+    [Theory]
+    [MemberData(nameof(Widths.All), MemberType = typeof(Widths))]
+    public void RunInto_reuses_a_destination_and_matches_Run(SimdWidth width)
+    {
+        var options = new ComputeOptions { Simd = width, Threads = 2 };
+        var c = new ScanCase(78, 2, 38, 6, 203, 2, 2, 2, 2, true, true, true, true, true, 64);
+        var x32 = SelectiveScanInputs.ToSingle(c.Build());
+        var expected = Mamba1Chunked.Run(x32, 64, options);
+
+        // Stale contents (NaN) must be overwritten everywhere, call after call.
+        var destination = new SelectiveScanResult<float>(new NdArray<float>(2, 38, 203), new NdArray<float>(2, 38, 6));
+        destination.Out.Data.AsSpan().Fill(float.NaN);
+        destination.LastState.Data.AsSpan().Fill(float.NaN);
+        for (int call = 0; call < 2; call++)
+        {
+            Mamba1Chunked.RunInto(x32, destination, 64, options);
+            Assert.Equal(expected.Out.Data, destination.Out.Data);
+            Assert.Equal(expected.LastState.Data, destination.LastState.Data);
+        }
+
+        var wrongOut = new SelectiveScanResult<float>(new NdArray<float>(2, 38, 202), new NdArray<float>(2, 38, 6));
+        var e = Assert.Throws<ArgumentException>(() => Mamba1Chunked.RunInto(x32, wrongOut, 64, options));
+        Assert.Contains("'out'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("[2, 38, 203]", e.Message, StringComparison.Ordinal);
+        var wrongState = new SelectiveScanResult<float>(new NdArray<float>(2, 38, 203), new NdArray<float>(2, 38, 5));
+        e = Assert.Throws<ArgumentException>(() => Mamba1Chunked.RunInto(x32, wrongState, 64, options));
+        Assert.Contains("'last_state'", e.Message, StringComparison.Ordinal);
+    }
+
     /// <summary>Runs <see cref="Mamba1Step"/> token by token over the whole sequence of every batch entry.</summary>
     internal static SelectiveScanResult<T> StepThrough<T>(SelectiveScanInputs<T> x, SimdWidth width)
         where T : unmanaged, System.Numerics.IBinaryFloatingPointIeee754<T>
