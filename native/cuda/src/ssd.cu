@@ -515,8 +515,9 @@ extern "C" int mr_ssd_fwd(const mr_ssd_args* a) {
     int NP = (a->state + 15) / 16 * 16;
     // MAMBAREF_CUDA_SSD_KERNEL=legacy selects the fused sequential kernel for f16/bf16 (benchmark comparisons).
     static const char* kernel = getenv("MAMBAREF_CUDA_SSD_KERNEL");
-    // The chunk-parallel path keeps a head's [P × N] state tile in shared memory: P <= 128.
-    const bool legacy = (kernel && !strcmp(kernel, "legacy")) || a->head_dim > 128;
+    // The chunk-parallel path keeps a head's [P × N] state tile in shared memory (P <= 128) and has no seq_idx
+    // (packed sequences take the fused kernel).
+    const bool legacy = (kernel && !strcmp(kernel, "legacy")) || a->head_dim > 128 || a->seq_idx != nullptr;
     switch (a->dtype) {
         case MR_F32: return launch_f32(*a, NP);
         case MR_F16: return legacy ? launch_tc<__half>(*a, NP) : launch_chunked<__half>(*a);
