@@ -47,15 +47,7 @@ public static class Gemm
             {
                 rented = ArrayPool<T>.Shared.Rent(k * n);
                 var packed = rented.AsSpan(0, k * n);
-                for (int j = 0; j < n; j++)
-                {
-                    var src = b.Slice(j * ldb, k);
-                    for (int kk = 0; kk < k; kk++)
-                    {
-                        packed[(kk * n) + j] = src[kk];
-                    }
-                }
-
+                PackTransposed(b, ldb, n, k, packed, width);
                 rowMajorB = packed;
                 ldbRow = n;
             }
@@ -70,6 +62,26 @@ public static class Gemm
                 ArrayPool<T>.Shared.Return(rented);
             }
         }
+    }
+
+    /// <summary>
+    /// Writes Bᵀ row-major: <c>dst[kk·n + j] = b[j·ldb + kk]</c> for B stored [n, k] with row stride
+    /// <paramref name="ldb"/> (a Linear weight [out, in]), so a caller doing several products with the same
+    /// transposed operand can pack it once and pass <paramref name="dst"/> with transB = false
+    /// (<see cref="TileTranspose.Matrix{T}"/>).
+    /// </summary>
+    public static void PackTransposed<T>(ReadOnlySpan<T> b, int ldb, int n, int k, Span<T> dst, SimdWidth? width = null)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        CheckExtent(b.Length, n, k, ldb, nameof(b));
+        if ((long)n * k > dst.Length)
+        {
+            throw new ArgumentException($"Matrix dst: {k}×{n} does not fit in {dst.Length} elements.", nameof(dst));
+        }
+
+        TileTranspose.Matrix(b, n, k, ldb, dst, n, width);
     }
 
     private static void CheckExtent(int length, int rows, int cols, int ld, string name)

@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace MambaRef.Kernels;
@@ -13,6 +14,35 @@ namespace MambaRef.Kernels;
 /// </summary>
 public static class TileTranspose
 {
+    /// <summary>
+    /// <c>dst[c·dstStride + r] = src[r·srcStride + c]</c> for r &lt; <paramref name="rows"/>, c &lt; <paramref name="cols"/>:
+    /// a whole matrix by register tiles (<see cref="Square{TV, T}"/>) with scalar edges, so reads and writes go by whole
+    /// cache lines where an element-by-element scatter touches a new line (often a new page) per element.
+    /// </summary>
+    public static void Matrix<T>(ReadOnlySpan<T> src, int rows, int cols, int srcStride, Span<T> dst, int dstStride, SimdWidth? width = null)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        ArgumentOutOfRangeException.ThrowIfNegative(cols);
+        if (rows == 0 || cols == 0)
+        {
+            return;
+        }
+
+        if (srcStride < cols || ((long)(rows - 1) * srcStride) + cols > src.Length)
+        {
+            throw new ArgumentException($"Matrix src: {rows}×{cols} with row stride {srcStride} does not fit in {src.Length} elements.", nameof(src));
+        }
+
+        if (dstStride < rows || ((long)(cols - 1) * dstStride) + rows > dst.Length)
+        {
+            throw new ArgumentException($"Matrix dst: {cols}×{rows} with row stride {dstStride} does not fit in {dst.Length} elements.", nameof(dst));
+        }
+
+        var kernel = new MatrixKernel<T>(src, rows, cols, srcStride, dst, dstStride);
+        VecDispatch.Run<T, MatrixKernel<T>>(SimdCapabilities.Resolve(width), ref kernel);
+    }
+
     /// <summary>
     /// <c>dst[j·dstStride + i] = src[i·srcStride + j]</c> for i, j &lt; <c>TV.Count</c>. Source and destination
     /// must not overlap.
@@ -297,5 +327,43 @@ public static class TileTranspose
             {
                 _ => Vector128.ConditionalSelect(Vector128.Create(0L, -1L).AsDouble(), high.v, low.v),
             });
+    }
+
+    private ref struct MatrixKernel<T>(ReadOnlySpan<T> src, int rows, int cols, int srcStride, Span<T> dst, int dstStride) : IVecKernel<T>
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        private readonly ReadOnlySpan<T> src = src;
+        private readonly Span<T> dst = dst;
+
+        public readonly void Run<TV>()
+            where TV : struct, IVec<TV, T>
+        {
+            int w = TV.Count, rowsFull = rows / w * w, colsFull = cols / w * w;
+            ref T rs = ref MemoryMarshal.GetReference(src);
+            ref T rd = ref MemoryMarshal.GetReference(dst);
+            for (int r0 = 0; r0 < rowsFull; r0 += w)
+            {
+                for (int c0 = 0; c0 < colsFull; c0 += w)
+                {
+                    Square<TV, T>(ref Unsafe.Add(ref rs, ((nint)r0 * srcStride) + c0), srcStride, ref Unsafe.Add(ref rd, ((nint)c0 * dstStride) + r0), dstStride);
+                }
+
+                for (int r = r0; r < r0 + w; r++)
+                {
+                    for (int c = colsFull; c < cols; c++)
+                    {
+                        dst[(c * dstStride) + r] = src[(r * srcStride) + c];
+                    }
+                }
+            }
+
+            for (int r = rowsFull; r < rows; r++)
+            {
+                for (int c = 0; c < cols; c++)
+                {
+                    dst[(c * dstStride) + r] = src[(r * srcStride) + c];
+                }
+            }
+        }
     }
 }

@@ -125,26 +125,14 @@ public sealed class Mamba1Mixer<T>
         var z = new T[inner * len];
         var b = new T[n * len];
         var c = new T[n * len];
-        for (int t = 0; t < len; t++)
-        {
-            int row = seg.Start + t;
-            var xr = xc.AsSpan(row * inner, inner);
-            var dr = dt.AsSpan(row * inner, inner);
-            var zr = proj.AsSpan((row * 2 * inner) + inner, inner);
-            for (int ch = 0; ch < inner; ch++)
-            {
-                u[(ch * len) + t] = xr[ch];
-                delta[(ch * len) + t] = dr[ch];
-                z[(ch * len) + t] = zr[ch];
-            }
+        var simd = options.Width;
 
-            var bc = xdbl.AsSpan((row * xw) + r, 2 * n);
-            for (int k = 0; k < n; k++)
-            {
-                b[(k * len) + t] = bc[k];
-                c[(k * len) + t] = bc[n + k];
-            }
-        }
+        // Token-major projections → the scan's channel-major [D, L] / [N, L] rows, by register tiles.
+        TileTranspose.Matrix<T>(xc.AsSpan(seg.Start * inner), len, inner, inner, u, len, simd);
+        TileTranspose.Matrix<T>(dt.AsSpan(seg.Start * inner), len, inner, inner, delta, len, simd);
+        TileTranspose.Matrix<T>(proj.AsSpan((seg.Start * 2 * inner) + inner), len, inner, 2 * inner, z, len, simd);
+        TileTranspose.Matrix<T>(xdbl.AsSpan((seg.Start * xw) + r), len, n, xw, b, len, simd);
+        TileTranspose.Matrix<T>(xdbl.AsSpan((seg.Start * xw) + r + n), len, n, xw, c, len, simd);
 
         var result = Mamba1Chunked.Run(
             new SelectiveScanInputs<T>
@@ -163,14 +151,6 @@ public sealed class Mamba1Mixer<T>
             config.ChunkSize,
             options);
         result.LastState.Data.CopyTo(state, 0);
-        var o = result.Out.Data;
-        for (int ch = 0; ch < inner; ch++)
-        {
-            var src = o.AsSpan(ch * len, len);
-            for (int t = 0; t < len; t++)
-            {
-                y[((seg.Start + t) * inner) + ch] = src[t];
-            }
-        }
+        TileTranspose.Matrix<T>(result.Out.Data, inner, len, len, y.AsSpan(seg.Start * inner), inner, simd);
     }
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using MambaRef.Kernels;
 
@@ -86,15 +87,25 @@ internal sealed class RowParallel<T> : IDisposable
             return;
         }
 
-        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
+        // Wᵀ is packed once and shared by the parts (each part packing it again would cost n·k per part).
+        var packed = ArrayPool<T>.Shared.Rent(n * k);
+        try
         {
-            int b0 = (int)((long)blocks * part / parts), b1 = (int)((long)blocks * (part + 1) / parts);
-            int r0 = b0 * 4, r1 = Math.Min(m, b1 * 4);
-            if (r1 > r0)
+            Gemm.PackTransposed<T>(weights.AsSpan(0, n * k), k, n, k, packed, width);
+            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
             {
-                Gemm.Multiply<T>(a.AsSpan(aOffset + (r0 * lda)), lda, false, weights, k, true, c.AsSpan(cOffset + (r0 * ldc)), ldc, r1 - r0, n, k, add, width);
-            }
-        });
+                int b0 = (int)((long)blocks * part / parts), b1 = (int)((long)blocks * (part + 1) / parts);
+                int r0 = b0 * 4, r1 = Math.Min(m, b1 * 4);
+                if (r1 > r0)
+                {
+                    Gemm.Multiply<T>(a.AsSpan(aOffset + (r0 * lda)), lda, false, packed.AsSpan(0, n * k), n, false, c.AsSpan(cOffset + (r0 * ldc)), ldc, r1 - r0, n, k, add, width);
+                }
+            });
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(packed);
+        }
     }
 
     public void Dispose()
