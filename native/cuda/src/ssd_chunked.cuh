@@ -12,6 +12,7 @@
 // (cudaMallocAsync; the default pool keeps it between calls). P and N are zero padded to multiples of 16.
 #pragma once
 #include <algorithm>
+#include <cstring>
 
 namespace mr {
 namespace cssd {
@@ -376,9 +377,204 @@ __global__ void __launch_bounds__(kThreads, 2) chunk_scan_kernel(mr_ssd_args a, 
 #endif
 }
 
+// ---- K1, first version: loads and products of a head in turn ----
+template <typename T>
+__global__ void __launch_bounds__(kThreads) chunk_state_kernel_v1(mr_ssd_args a, Dims dm, float* S_loc, float* decay) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const int c = blockIdx.x, hg = blockIdx.y, b = blockIdx.z;
+    const int L = a.length, H = a.heads, P = a.head_dim, N = a.state, G = a.groups;
+    const int PP = dm.PP, NP = dm.NP, t0 = c * kQ, cl = min(kQ, L - t0);
+    const int LB = NP + 8, LX = PP + 8;
+    const int warp = threadIdx.x / 32;
+    extern __shared__ __align__(128) unsigned char smem_raw[];
+    T* sB = (T*)smem_raw;      // [Q][LB]
+    T* sXs = sB + kQ * LB;     // [Q][LX]
+    float* s_dt = (float*)(sXs + kQ * LX);
+    float* s_cum = s_dt + kQ;
+    const T* x = (const T*)a.x;
+    int gl = -1;
+    for (int hi = 0; hi < dm.hb; hi++) {
+        const int h = hg * dm.hb + hi, g = h / (H / G);
+        if (g != gl) {
+            __syncthreads();
+            load_rows<T>(sB, LB, (const T*)a.B + ((long long)b * L + t0) * G * N + (long long)g * N, (long long)G * N, cl, N,
+                         NP, dm.vbc);
+            gl = g;
+        }
+        chunk_dt<T>(a, b, h, t0, cl, s_dt, s_cum);
+        load_rows<T>(sXs, LX, x + (((long long)b * L + t0) * H + h) * P, (long long)H * P, cl, P, PP, dm.vx);
+        __syncthreads();
+        const float cum_last = s_cum[kQ - 1];
+        for (int i = threadIdx.x; i < kQ * PP; i += kThreads) {
+            const int t = i / PP, j = t * LX + i % PP;
+            sXs[j] = from_f<T>(to_f(sXs[j]) * __expf(cum_last - s_cum[t]) * s_dt[t]);
+        }
+        if (threadIdx.x == 0) decay[((long long)b * H + h) * dm.nc + c] = __expf(cum_last);
+        __syncthreads();
+        float* out = S_loc + (((long long)b * dm.nc + c) * H + h) * (long long)PP * NP;
+        const int tiles = (PP / 16) * (NP / 16);
+        for (int tile = warp; tile < tiles; tile += kWarps) {
+            const int tp = tile / (NP / 16), tn = tile % (NP / 16);
+            wm::fragment<wm::accumulator, 16, 16, 16, float> acc;
+            wm::fill_fragment(acc, 0.f);
+#pragma unroll
+            for (int k = 0; k < kQ; k += 16) {
+                wm::fragment<wm::matrix_a, 16, 16, 16, T, wm::col_major> fa;
+                wm::fragment<wm::matrix_b, 16, 16, 16, T, wm::row_major> fb;
+                wm::load_matrix_sync(fa, sXs + k * LX + tp * 16, LX);
+                wm::load_matrix_sync(fb, sB + k * LB + tn * 16, LB);
+                wm::mma_sync(acc, fa, fb, acc);
+            }
+            wm::store_matrix_sync(out + tp * 16 * NP + tn * 16, acc, NP, wm::mem_row_major);
+        }
+        __syncthreads();
+    }
+#endif
+}
+
+// ---- K3, first version: loads and products of a head in turn ----
+template <typename T>
+__global__ void __launch_bounds__(kThreads, 2) chunk_scan_kernel_v1(mr_ssd_args a, Dims dm, const T* S_prev) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const int c = blockIdx.x, hg = blockIdx.y, b = blockIdx.z;
+    const int L = a.length, H = a.heads, P = a.head_dim, N = a.state, G = a.groups;
+    const int PP = dm.PP, NP = dm.NP, t0 = c * kQ, cl = min(kQ, L - t0);
+    const int LB = NP + 8, LX = PP + 8, LM = kQ + 8, LG = kQ + 4, LY = PP + 4;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    extern __shared__ __align__(128) unsigned char smem_raw[];
+    T* sB = (T*)smem_raw;          // [Q][LB]
+    T* sC = sB + kQ * LB;          // [Q][LB]
+    T* sS = sC + kQ * LB;          // [PP][LB] state before the chunk
+    T* sX = sS + PP * LB;          // [Q][LX]
+    T* sM = sX + kQ * LX;          // [Q][LM]
+    float* sG = (float*)(sM + kQ * LM);  // [Q][LG] C Bᵀ
+    float* sY = sG + kQ * LG;      // [Q][LY]
+    float* s_dt = sY + kQ * LY;
+    float* s_cum = s_dt + kQ;
+    const T* x = (const T*)a.x;
+    const T* z = (const T*)a.z;
+    const bool vx = dm.vx;
+    int gl = -1;
+    for (int hi = 0; hi < dm.hb; hi++) {
+        const int h = hg * dm.hb + hi, g = h / (H / G);
+        if (g != gl) {
+            __syncthreads();
+            const long long off = ((long long)b * L + t0) * G * N + (long long)g * N;
+            load_rows<T>(sB, LB, (const T*)a.B + off, (long long)G * N, cl, N, NP, dm.vbc);
+            load_rows<T>(sC, LB, (const T*)a.C + off, (long long)G * N, cl, N, NP, dm.vbc);
+            __syncthreads();
+            for (int tile = warp; tile < 16; tile += kWarps) {
+                const int ti = tile / 4, tj = tile % 4;
+                wm::fragment<wm::accumulator, 16, 16, 16, float> acc;
+                wm::fill_fragment(acc, 0.f);
+                for (int k = 0; k < NP; k += 16) {
+                    wm::fragment<wm::matrix_a, 16, 16, 16, T, wm::row_major> fa;
+                    wm::fragment<wm::matrix_b, 16, 16, 16, T, wm::col_major> fb;
+                    wm::load_matrix_sync(fa, sC + ti * 16 * LB + k, LB);
+                    wm::load_matrix_sync(fb, sB + tj * 16 * LB + k, LB);
+                    wm::mma_sync(acc, fa, fb, acc);
+                }
+                wm::store_matrix_sync(sG + ti * 16 * LG + tj * 16, acc, LG, wm::mem_row_major);
+            }
+            gl = g;
+        }
+        chunk_dt<T>(a, b, h, t0, cl, s_dt, s_cum);
+        load_rows<T>(sX, LX, x + (((long long)b * L + t0) * H + h) * P, (long long)H * P, cl, P, PP, vx);
+        {
+            const uint4* src = reinterpret_cast<const uint4*>(S_prev + (((long long)b * dm.nc + c) * H + h) * (long long)PP * NP);
+            const int vpr = NP / 8;
+            for (int v = threadIdx.x; v < PP * vpr; v += kThreads)
+                *reinterpret_cast<uint4*>(sS + (v / vpr) * LB + (v % vpr) * 8) = __ldcs(src + v);
+        }
+        __syncthreads();
+        for (int i = threadIdx.x; i < kQ * kQ; i += kThreads) {
+            const int r = i / kQ, s = i % kQ;
+            const float m = s <= r ? sG[r * LG + s] * __expf(s_cum[r] - s_cum[s]) * s_dt[s] : 0.f;
+            sM[r * LM + s] = from_f<T>(m);
+        }
+        __syncthreads();
+        // Y tile = diag(exp(cum)) (C S'ᵀ) + M X: the off-diagonal part goes through this warp's sY tile once to scale
+        // its rows, then is loaded back as the accumulator of M X.
+        const int tiles = 4 * (PP / 16);
+        for (int tile = warp; tile < tiles; tile += kWarps) {
+            const int ti = tile / (PP / 16), tj = tile % (PP / 16);
+            float* yt = sY + ti * 16 * LY + tj * 16;
+            wm::fragment<wm::accumulator, 16, 16, 16, float> acc;
+            wm::fill_fragment(acc, 0.f);
+            for (int k = 0; k < NP; k += 16) {
+                wm::fragment<wm::matrix_a, 16, 16, 16, T, wm::row_major> fa;
+                wm::fragment<wm::matrix_b, 16, 16, 16, T, wm::col_major> fb;
+                wm::load_matrix_sync(fa, sC + ti * 16 * LB + k, LB);
+                wm::load_matrix_sync(fb, sS + tj * 16 * LB + k, LB);
+                wm::mma_sync(acc, fa, fb, acc);
+            }
+            wm::store_matrix_sync(yt, acc, LY, wm::mem_row_major);
+            __syncwarp();
+#pragma unroll
+            for (int e = lane; e < 256; e += 32) {
+                const int r = e / 16;
+                yt[r * LY + e % 16] *= __expf(s_cum[ti * 16 + r]);
+            }
+            __syncwarp();
+            wm::load_matrix_sync(acc, yt, LY, wm::mem_row_major);
+#pragma unroll
+            for (int k = 0; k < kQ; k += 16) {
+                wm::fragment<wm::matrix_a, 16, 16, 16, T, wm::row_major> fa;
+                wm::fragment<wm::matrix_b, 16, 16, 16, T, wm::row_major> fb;
+                wm::load_matrix_sync(fa, sM + ti * 16 * LM + k, LM);
+                wm::load_matrix_sync(fb, sX + k * LX + tj * 16, LX);
+                wm::mma_sync(acc, fa, fb, acc);
+            }
+            wm::store_matrix_sync(yt, acc, LY, wm::mem_row_major);
+        }
+        __syncthreads();
+        // epilogue: out = (Y + D x) silu(z)
+        T* out = (T*)a.out + (((long long)b * L + t0) * H + h) * P;
+        const float* Dh = a.D ? (a.d_per_channel ? a.D + (long long)h * P : a.D + h) : nullptr;
+        if (vx) {
+            const int vpr = PP / 8;
+            for (int v = threadIdx.x; v < kQ * vpr; v += kThreads) {
+                const int t = v / vpr, p8 = (v % vpr) * 8;
+                if (t >= cl || p8 >= P) continue;
+                const long long go = (long long)t * H * P + p8;
+                float zz[8];
+                if (z) {
+                    uint4 zr = __ldcs(reinterpret_cast<const uint4*>(z + (((long long)b * L + t0) * H + h) * P + go));
+                    const T* zt = reinterpret_cast<const T*>(&zr);
+#pragma unroll
+                    for (int j = 0; j < 8; j++) zz[j] = to_f(zt[j]);
+                }
+                uint4 o;
+                T* ot = reinterpret_cast<T*>(&o);
+#pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    const int p = p8 + j;
+                    float y = sY[t * LY + p];
+                    if (Dh) y = fmaf(a.d_per_channel ? Dh[p] : Dh[0], to_f(sX[t * LX + p]), y);
+                    if (z) y *= silu(zz[j]);
+                    ot[j] = from_f<T>(y);
+                }
+                *reinterpret_cast<uint4*>(out + go) = o;
+            }
+        } else {
+            for (int i = threadIdx.x; i < kQ * PP; i += kThreads) {
+                const int t = i / PP, p = i % PP;
+                if (t >= cl || p >= P) continue;
+                const long long go = (long long)t * H * P + p;
+                float y = sY[t * LY + p];
+                if (Dh) y = fmaf(a.d_per_channel ? Dh[p] : Dh[0], to_f(sX[t * LX + p]), y);
+                if (z) y *= silu(to_f(z[(((long long)b * L + t0) * H + h) * P + go]));
+                out[go] = from_f<T>(y);
+            }
+        }
+        __syncthreads();
+    }
+#endif
+}
+
 inline int heads_per_block(const mr_ssd_args& a) {
     static const char* env = getenv("MAMBAREF_CUDA_SSD_HB");
-    int want = env ? atoi(env) : 8;
+    int want = env ? atoi(env) : 4;
     if (want < 1) want = 1;
     const int hpg = a.heads / a.groups;  // a block's heads share one B/C group (loaded once, C Bᵀ formed once)
     int hb = 1;
@@ -421,13 +617,21 @@ int launch(const mr_ssd_args& a) {
     float* decay = (float*)(ws + off_dec);
 
     dim3 grid(dm.nc, a.heads / dm.hb, a.batch);
+    // K1/K3 variants: 1 (default) takes a head's loads and products in turn; MAMBAREF_CUDA_SSD_VARIANT=2 overlaps
+    // the next head's copies with the current head (measured slower on the H200: fewer resident blocks).
+    static const char* var_env = getenv("MAMBAREF_CUDA_SSD_VARIANT");
+    const bool v1 = !(var_env && !strcmp(var_env, "2"));
     const size_t LB = dm.NP + 8, LX = dm.PP + 8, LY = dm.PP + 8, LM = kQ + 8;
-    const size_t sm1 = (size_t)kQ * LB * 2 + 3 * (size_t)kQ * LX * 2 + 2 * kQ * 4;
+    const size_t sm1 = (size_t)kQ * LB * 2 + (v1 ? 1 : 3) * (size_t)kQ * LX * 2 + 2 * kQ * 4;
     const size_t region0 = std::max((size_t)kQ * LB * 2, (size_t)kQ * LY * 4);
-    const size_t sm3 = region0 + ((size_t)kQ * LB + (size_t)dm.PP * LB + (size_t)kQ * LX + (size_t)kQ * LM) * 2 +
-                       ((size_t)kQ * LM + 2 * kQ) * 4;
-    cudaError_t err = cudaFuncSetAttribute(chunk_state_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm1);
-    if (err == cudaSuccess) err = cudaFuncSetAttribute(chunk_scan_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm3);
+    const size_t sm3 = v1 ? (2 * (size_t)kQ * LB + (size_t)dm.PP * LB + (size_t)kQ * LX + (size_t)kQ * LM) * 2 +
+                                ((size_t)kQ * (kQ + 4) + (size_t)kQ * (dm.PP + 4) + 2 * kQ) * 4
+                          : region0 + ((size_t)kQ * LB + (size_t)dm.PP * LB + (size_t)kQ * LX + (size_t)kQ * LM) * 2 +
+                                ((size_t)kQ * LM + 2 * kQ) * 4;
+    auto k1 = v1 ? chunk_state_kernel_v1<T> : chunk_state_kernel<T>;
+    auto k3 = v1 ? chunk_scan_kernel_v1<T> : chunk_scan_kernel<T>;
+    cudaError_t err = cudaFuncSetAttribute(k1, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm1);
+    if (err == cudaSuccess) err = cudaFuncSetAttribute(k3, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm3);
     // MAMBAREF_CUDA_SSD_PROFILE=1: per-kernel times on stderr (events between the launches; benchmarks only).
     static const bool profile = getenv("MAMBAREF_CUDA_SSD_PROFILE") != nullptr;
     cudaEvent_t ev[4];
@@ -435,12 +639,12 @@ int launch(const mr_ssd_args& a) {
         for (auto& e : ev) cudaEventCreate(&e);
     if (err == cudaSuccess) {
         if (profile) cudaEventRecord(ev[0]);
-        chunk_state_kernel<T><<<grid, kThreads, sm1>>>(a, dm, S_loc, decay);
+        k1<<<grid, kThreads, sm1>>>(a, dm, S_loc, decay);
         if (profile) cudaEventRecord(ev[1]);
         dim3 g2((unsigned)((PN + 255) / 256), a.heads, a.batch);
         state_passing_kernel<T><<<g2, 256>>>(a, dm, S_loc, decay, S_prev);
         if (profile) cudaEventRecord(ev[2]);
-        chunk_scan_kernel<T><<<grid, kThreads, sm3>>>(a, dm, S_prev);
+        k3<<<grid, kThreads, sm3>>>(a, dm, S_prev);
         if (profile) cudaEventRecord(ev[3]);
         err = cudaGetLastError();
     }
@@ -448,8 +652,8 @@ int launch(const mr_ssd_args& a) {
         float t[3] = {0, 0, 0};
         cudaEventSynchronize(ev[3]);
         for (int i = 0; i < 3; i++) cudaEventElapsedTime(&t[i], ev[i], ev[i + 1]);
-        fprintf(stderr, "ssd kernels (hb=%d): chunk_state %.1f us, state_passing %.1f us, chunk_scan %.1f us\n", dm.hb, t[0] * 1e3,
-                t[1] * 1e3, t[2] * 1e3);
+        fprintf(stderr, "ssd kernels (v%d, hb=%d): chunk_state %.1f us, state_passing %.1f us, chunk_scan %.1f us\n", v1 ? 1 : 2,
+                dm.hb, t[0] * 1e3, t[1] * 1e3, t[2] * 1e3);
         for (auto& e : ev) cudaEventDestroy(e);
     }
     cudaError_t ferr = cudaFreeAsync(ws, 0);
