@@ -2,8 +2,9 @@
 // device memory and every per-token operation runs here: embedding row, RMSNorm, the projections (matrix-vector
 // products, one warp per output row), the conv step, the selective-state / SSD step, the gate and norm, the residual
 // add, norm_f and lm_head. Only the logits of the last consumed token are copied back to the host.
-// Per token and layer: Mamba-1 = 5 kernels (norm, in_proj, conv, x_proj, dt_proj + scan step fused, out_proj (+1
-// for FalconMamba's dt/B/C norm)); Mamba-2 = 6 (norm, in_proj, conv, SSD step, gated norm, out_proj).
+// Per token and layer, 5 kernels: Mamba-1 = RMSNorm + in_proj, conv, x_proj, dt_proj + scan step + gate, out_proj
+// + residual (+1 for FalconMamba's dt/B/C norms); Mamba-2 = RMSNorm + in_proj, conv, SSD step, gated norm, out_proj
+// + residual.
 // The sequence of launches for one token is captured once into a CUDA graph (per state buffer pair) and replayed.
 #include "common.cuh"
 #include <cstdlib>
@@ -14,7 +15,7 @@ struct mr_lm {
     mr_lm_layer* layers;  // host copy of the layer table
     int pj, conv_dim, xw;
     // scratch (device)
-    float *hidden, *normed, *proj, *xc, *xdbl, *y, *gated, *logits;
+    float *hidden, *proj, *xc, *xdbl, *y, *gated, *logits;
     int* token;  // device copy of the token being consumed
     // CUDA graph of one decode step for the last (conv_state, ssm_state) pair it was captured with
     cudaStream_t stream;
@@ -58,38 +59,57 @@ __global__ void embed_kernel(const float* __restrict__ emb, const int* __restric
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < H; i += gridDim.x * blockDim.x) hidden[i] = emb[row + i];
 }
 
-// out = x / sqrt(mean(x²) + eps) · w   (one block)
-__global__ void rmsnorm_kernel(const float* __restrict__ x, const float* __restrict__ w, float eps, int n, float* __restrict__ out) {
-    float ss = 0.f;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) ss = fmaf(x[i], x[i], ss);
-    const float inv = rsqrtf(block_sum(ss) / n + eps);
-    for (int i = threadIdx.x; i < n; i += blockDim.x) out[i] = x[i] * inv * (w ? w[i] : 1.f);
-}
-
-// y[r] (+)= W[r,:]·x + bias[r]: one warp per row, x staged in shared memory, 16-byte loads of W when cols % 4 == 0.
-__global__ void gemv_kernel(const float* __restrict__ W, const float* __restrict__ x, const float* __restrict__ bias,
-                            int rows, int cols, int accumulate, float* __restrict__ y) {
-    extern __shared__ float sx[];
-    for (int i = threadIdx.x; i < cols; i += blockDim.x) sx[i] = x[i];
-    __syncthreads();
-    const int lane = threadIdx.x % kWarp;
-    const int row = blockIdx.x * (blockDim.x / kWarp) + threadIdx.x / kWarp;
-    if (row >= rows) return;
-    const float* w = W + (long long)row * cols;
-    float acc = 0.f;
-    if ((cols & 3) == 0) {
-        const float4* w4 = reinterpret_cast<const float4*>(w);
-        const float4* x4 = reinterpret_cast<const float4*>(sx);
-        const int n4 = cols / 4;
-        for (int i = lane; i < n4; i += kWarp) {
-            float4 a = __ldg(w4 + i), b = x4[i];
-            acc = fmaf(a.x, b.x, fmaf(a.y, b.y, fmaf(a.z, b.z, fmaf(a.w, b.w, acc))));
-        }
-    } else {
-        for (int i = lane; i < cols; i += kWarp) acc = fmaf(__ldg(w + i), sx[i], acc);
+// y[r] (+)= W[r,:]·x' + bias[r], where x' = x, or RMSNorm(x)·norm_w when norm_w is given (each block then computes
+// 1/rms of x itself, which saves a launch). `wpr` warps (1, 2, 4 or 8) share one row, so that few rows still fill
+// the GPU; 16-byte loads of W and x when cols % 4 == 0.
+__global__ void gemv_kernel(const float* __restrict__ W, const float* __restrict__ x, const float* __restrict__ norm_w,
+                            float eps, const float* __restrict__ bias, int rows, int cols, int accumulate, int wpr,
+                            float* __restrict__ y) {
+    __shared__ float red[8];
+    float inv = 1.f;
+    if (norm_w) {
+        float ss = 0.f;
+        for (int i = threadIdx.x; i < cols; i += blockDim.x) ss = fmaf(x[i], x[i], ss);
+        inv = rsqrtf(block_sum(ss) / cols + eps);
     }
-    acc = warp_sum(acc);
-    if (lane == 0) {
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    const int wi = warp % wpr;  // this warp's share of the row
+    const int row = blockIdx.x * (blockDim.x / kWarp / wpr) + warp / wpr;
+    const bool active = row < rows;
+    float acc = 0.f;
+    if (active) {
+        const float* w = W + (long long)row * cols;
+        const int stride = kWarp * wpr;
+        if ((cols & 3) == 0) {
+            const float4* w4 = reinterpret_cast<const float4*>(w);
+            const float4* x4 = reinterpret_cast<const float4*>(x);
+            const float4* n4 = reinterpret_cast<const float4*>(norm_w);
+            const int c4 = cols / 4;
+#pragma unroll 4
+            for (int i = lane + kWarp * wi; i < c4; i += stride) {
+                const float4 a = __ldg(w4 + i);
+                float4 b = __ldg(x4 + i);
+                if (norm_w) {
+                    const float4 g = __ldg(n4 + i);
+                    b = make_float4(b.x * inv * g.x, b.y * inv * g.y, b.z * inv * g.z, b.w * inv * g.w);
+                }
+                acc = fmaf(a.x, b.x, fmaf(a.y, b.y, fmaf(a.z, b.z, fmaf(a.w, b.w, acc))));
+            }
+        } else {
+            for (int i = lane + kWarp * wi; i < cols; i += stride) {
+                const float xv = norm_w ? x[i] * inv * norm_w[i] : x[i];
+                acc = fmaf(__ldg(w + i), xv, acc);
+            }
+        }
+        acc = warp_sum(acc);
+    }
+    if (wpr > 1) {
+        if (lane == 0) red[warp] = acc;
+        __syncthreads();
+        if (wi != 0) return;
+        for (int k = 1; k < wpr; k++) acc += red[warp + k];
+    }
+    if (active && lane == 0) {
         if (bias) acc += bias[row];
         y[row] = accumulate ? y[row] + acc : acc;
     }
@@ -197,10 +217,18 @@ __global__ void gated_norm_kernel(const float* __restrict__ y, const float* __re
 
 constexpr int kGemvThreads = 256;
 
-int gemv(cudaStream_t st, const float* W, const float* x, const float* bias, int rows, int cols, int accumulate, float* y) {
-    const int per = kGemvThreads / kWarp;
-    gemv_kernel<<<(rows + per - 1) / per, kGemvThreads, (size_t)cols * sizeof(float), st>>>(W, x, bias, rows, cols, accumulate, y);
-    return MR_OK;
+// Warps per row: enough that the launch has about 4096 warps (half of an H100/H200's resident warps), at most 8.
+int warps_per_row(int rows) {
+    int w = 1;
+    while (w < 8 && (long long)rows * w < 4096) w *= 2;
+    return w;
+}
+
+void gemv(cudaStream_t st, const float* W, const float* x, const float* norm_w, float eps, const float* bias, int rows,
+          int cols, int accumulate, float* y) {
+    const int wpr = warps_per_row(rows);
+    const int per = kGemvThreads / kWarp / wpr;
+    gemv_kernel<<<(rows + per - 1) / per, kGemvThreads, 0, st>>>(W, x, norm_w, eps, bias, rows, cols, accumulate, wpr, y);
 }
 
 // The launches of one token (the token already in m->token), ending with the hidden state of the last layer.
@@ -213,22 +241,21 @@ void enqueue_token(mr_lm* m, float* conv_state, float* ssm_state) {
         const mr_lm_layer& w = m->layers[l];
         float* cs = conv_state + (long long)l * m->conv_dim * K;
         float* ss = ssm_state + (long long)l * inner * N;
-        rmsnorm_kernel<<<1, 1024, 0, st>>>(m->hidden, w.norm, c.eps, H, m->normed);
-        gemv(st, w.in_proj, m->normed, w.in_proj_bias, m->pj, H, 0, m->proj);
+        gemv(st, w.in_proj, m->hidden, w.norm, c.eps, w.in_proj_bias, m->pj, H, 0, m->proj);
         if (c.arch == 1) {
             conv_step_kernel<<<(inner + 127) / 128, 128, 0, st>>>(m->proj, cs, w.conv_weight, w.conv_bias, inner, K, m->xc);
-            gemv(st, w.x_proj, m->xc, nullptr, m->xw, inner, 0, m->xdbl);
+            gemv(st, w.x_proj, m->xc, nullptr, 0.f, nullptr, m->xw, inner, 0, m->xdbl);
             if (c.bcdt_rmsnorm) bcdt_norm_kernel<<<1, 96, 0, st>>>(m->xdbl, c.dt_rank, N, c.mixer_eps);
             m1_step_kernel<<<(inner + 7) / 8, 256, 0, st>>>(m->xc, m->proj + inner, m->xdbl, w.dt_proj, w.dt_bias, w.A, w.D,
                                                             inner, c.dt_rank, N, ss, m->y);
-            gemv(st, w.out_proj, m->y, w.out_proj_bias, H, inner, 1, m->hidden);
+            gemv(st, w.out_proj, m->y, nullptr, 0.f, w.out_proj_bias, H, inner, 1, m->hidden);
         } else {
             conv_step_kernel<<<(m->conv_dim + 127) / 128, 128, 0, st>>>(m->proj + inner, cs, w.conv_weight, w.conv_bias,
                                                                          m->conv_dim, K, m->xc);
             m2_step_kernel<<<(inner + 7) / 8, 256, 0, st>>>(m->xc, m->proj + inner + m->conv_dim, w.dt_bias, w.A, w.D, c.heads,
                                                             c.head_dim, c.groups, N, c.dt_min, c.dt_max, ss, m->y);
             gated_norm_kernel<<<c.groups, 256, 0, st>>>(m->y, m->proj, w.gated_norm, inner / c.groups, c.eps, m->gated);
-            gemv(st, w.out_proj, m->gated, w.out_proj_bias, H, inner, 1, m->hidden);
+            gemv(st, w.out_proj, m->gated, nullptr, 0.f, w.out_proj_bias, H, inner, 1, m->hidden);
         }
     }
 }
@@ -237,7 +264,7 @@ void release(mr_lm* m) {
     if (!m) return;
     if (m->graph) cudaGraphExecDestroy(m->graph);
     if (m->stream) cudaStreamDestroy(m->stream);
-    float* bufs[] = {m->hidden, m->normed, m->proj, m->xc, m->xdbl, m->y, m->gated, m->logits};
+    float* bufs[] = {m->hidden, m->proj, m->xc, m->xdbl, m->y, m->gated, m->logits};
     for (float* b : bufs) cudaFree(b);
     cudaFree(m->token);
     free(m->layers);
@@ -267,9 +294,6 @@ extern "C" int mr_lm_create(const mr_lm_config* c, mr_lm** out) {
     int conv_dim = c->arch == 1 ? inner : inner + 2 * c->groups * N;
     int pj = c->arch == 1 ? 2 * inner : inner + conv_dim + c->heads;
     int xw = c->arch == 1 ? c->dt_rank + 2 * N : 0;
-    // The projections stage their input vector in shared memory.
-    int widest = H > inner ? H : inner;
-    MR_REQUIRE((size_t)widest * sizeof(float) <= 48 * 1024, "lm create: hidden/inner size %d is too wide for the GEMV kernel (max 12288)", widest);
     for (int l = 0; l < c->layers; l++) {
         const mr_lm_layer& w = c->layer_weights[l];
         MR_REQUIRE(w.norm && w.in_proj && w.conv_weight && w.A && w.out_proj, "lm create: layer %d lacks norm, in_proj, conv, A or out_proj", l);
@@ -291,7 +315,7 @@ extern "C" int mr_lm_create(const mr_lm_config* c, mr_lm** out) {
     m->conv_dim = conv_dim;
     m->xw = xw;
     struct { float** p; long long n; } bufs[] = {
-        {&m->hidden, H}, {&m->normed, H}, {&m->proj, pj}, {&m->xc, conv_dim}, {&m->xdbl, xw > 0 ? xw : 1},
+        {&m->hidden, H}, {&m->proj, pj}, {&m->xc, conv_dim}, {&m->xdbl, xw > 0 ? xw : 1},
         {&m->y, inner}, {&m->gated, inner}, {&m->logits, c->vocab}};
     for (auto& b : bufs) {
         cudaError_t e = cudaMalloc((void**)b.p, (size_t)b.n * sizeof(float));
@@ -345,8 +369,7 @@ extern "C" int mr_lm_step(mr_lm* m, const int32_t* tokens, int32_t count, float*
         MR_CHECK_CUDA(cudaGraphLaunch(m->graph, m->stream), "lm step: graph launch");
     }
     if (logits) {
-        rmsnorm_kernel<<<1, 1024, 0, m->stream>>>(m->hidden, c.norm_f, c.eps, c.hidden, m->normed);
-        gemv(m->stream, c.lm_head, m->normed, nullptr, c.vocab, c.hidden, 0, m->logits);
+        gemv(m->stream, c.lm_head, m->hidden, c.norm_f, c.eps, nullptr, c.vocab, c.hidden, 0, m->logits);
         MR_CHECK_CUDA(cudaGetLastError(), "lm step: lm_head launch");
         MR_CHECK_CUDA(cudaMemcpyAsync(logits, m->logits, (size_t)c.vocab * sizeof(float), cudaMemcpyDeviceToHost, m->stream), "lm step: logits copy");
     }
