@@ -7,7 +7,10 @@
 //   scan:   h = exp2(Δ·A·log2e)·h + Δu·B_t, y_t = Σ C_t·h (partial sums reduced across the TPC lanes);
 //   store:  out = (y + D·u)·silu(z), coalesced along L.
 #include "common.cuh"
+#include "scan_chunked.cuh"
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 namespace mr {
 
@@ -235,9 +238,27 @@ static int launch_scan(const mr_scan_args& a) {
     return MR_OK;
 }
 
+// Variants of the chunked fast path (scan_chunked.cuh), by name "c<NPT>p<NPOLY>s<NSTAGE>"; "legacy" forces the
+// general kernel above. MAMBAREF_CUDA_SCAN_KERNEL selects one (benchmarks); unset, the default is used.
+template <typename T>
+static int chunked_variant(const mr_scan_args& a, const char* v) {
+    using namespace cscan;
+    if (!v || !*v) v = "c4p0s2";
+    if (!strcmp(v, "c4p0s2")) return launch<T, 4, 0, 2>(a);
+    if (!strcmp(v, "c4p1s2")) return launch<T, 4, 1, 2>(a);
+    if (!strcmp(v, "c4p0s3")) return launch<T, 4, 0, 3>(a);
+    if (!strcmp(v, "c2p0s2")) return launch<T, 2, 0, 2>(a);
+    if (!strcmp(v, "c8p0s2")) return launch<T, 8, 0, 2>(a);
+    if (!strcmp(v, "c8p1s2")) return launch<T, 8, 1, 2>(a);
+    return fail(MR_ERR_INVALID_ARGUMENT, "MAMBAREF_CUDA_SCAN_KERNEL: unknown variant '%s'", v);
+}
+
 template <typename T>
 static int dispatch_scan(const mr_scan_args& a) {
     int N = a.state;
+    static const char* variant = getenv("MAMBAREF_CUDA_SCAN_KERNEL");
+    const bool legacy = variant && !strcmp(variant, "legacy");
+    if (!legacy && cscan::applicable(a, (int)sizeof(T))) return chunked_variant<T>(a, variant);
     if (N <= 4) return launch_scan<T, 4, 1>(a);
     if (N <= 8) return launch_scan<T, 4, 2>(a);
     if (N <= 16) {

@@ -9,6 +9,8 @@
 // float32 in accumulator fragments and a 16-bit copy feeds step (4). float32 path: CUDA-core products in smem.
 #include "common.cuh"
 #include <mma.h>
+#include <cstdlib>
+#include <cstring>
 
 namespace mr {
 
@@ -487,6 +489,19 @@ static int launch_f32(const mr_ssd_args& a, int NP) {
 
 }  // namespace mr
 
+#include "ssd_chunked.cuh"
+
+namespace mr {
+template <typename T>
+static int launch_chunked(const mr_ssd_args& a) {
+    int dev = 0, major = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+    if (major < 8) return fail(MR_ERR_UNSUPPORTED, "ssd: the f16/bf16 tensor-core path needs compute capability 8.0 or newer");
+    return cssd::launch<T>(a);
+}
+}  // namespace mr
+
 using namespace mr;
 
 extern "C" int mr_ssd_fwd(const mr_ssd_args* a) {
@@ -498,10 +513,15 @@ extern "C" int mr_ssd_fwd(const mr_ssd_args* a) {
     if (a->chunk_size != 0 && a->chunk_size != kQ) return fail(MR_ERR_UNSUPPORTED, "ssd: chunk size %d not supported (64)", a->chunk_size);
     MR_REQUIRE(a->x && a->dt && a->A && a->B && a->C && a->out, "ssd: x, dt, A, B, C, out are required");
     int NP = (a->state + 15) / 16 * 16;
+    // MAMBAREF_CUDA_SSD_KERNEL=legacy selects the fused sequential kernel for f16/bf16 (benchmark comparisons).
+    static const char* kernel = getenv("MAMBAREF_CUDA_SSD_KERNEL");
+    // The chunk-parallel path keeps a head's [P × N] state tile in shared memory (P <= 128) and has no seq_idx
+    // (packed sequences take the fused kernel).
+    const bool legacy = (kernel && !strcmp(kernel, "legacy")) || a->head_dim > 128 || a->seq_idx != nullptr;
     switch (a->dtype) {
         case MR_F32: return launch_f32(*a, NP);
-        case MR_F16: return launch_tc<__half>(*a, NP);
-        case MR_BF16: return launch_tc<__nv_bfloat16>(*a, NP);
+        case MR_F16: return legacy ? launch_tc<__half>(*a, NP) : launch_chunked<__half>(*a);
+        case MR_BF16: return legacy ? launch_tc<__nv_bfloat16>(*a, NP) : launch_chunked<__nv_bfloat16>(*a);
         default: return fail(MR_ERR_INVALID_ARGUMENT, "ssd: unknown dtype %d", a->dtype);
     }
 }

@@ -39,23 +39,23 @@ public sealed class Mamba1Mixer<T>
     }
 
     /// <summary>hidden[rows] += mixer(normed[rows]) for a packed batch of sequences continuing from their caches.</summary>
-    internal void Prefill(T[] normed, T[] hidden, ReadOnlySpan<PrefillSegment> segments, IReadOnlyList<MambaCache<T>> caches, RowParallel<T> rows, SimdWidth width)
+    internal void Prefill(T[] normed, T[] hidden, ReadOnlySpan<PrefillSegment> segments, IReadOnlyList<MambaCache<T>> caches, RowParallel<T> rows, SimdWidth width, PrefillScratch<T> scratch)
     {
         int h = config.HiddenSize, inner = config.IntermediateSize, n = config.StateSize, r = config.TimeStepRank;
         int xw = r + (2 * n);
         int total = segments[^1].Start + segments[^1].Length;
-        var proj = new T[total * 2 * inner];
+        var proj = scratch.Get("proj", total * 2 * inner);
         rows.MatMul(normed, 0, h, w.InProj, proj, 0, 2 * inner, total, 2 * inner, h, false);
         MixerOps.AddBiasRows<T>(proj, 2 * inner, total, w.InProjBias, width);
 
-        var xc = new T[total * inner];
+        var xc = scratch.Get("xc", total * inner);
         for (int s = 0; s < segments.Length; s++)
         {
             var seg = segments[s];
             MixerOps.ConvPrefill<T>(proj.AsSpan(seg.Start * 2 * inner), 2 * inner, 0, seg.Length, inner, config.ConvKernel, convT, w.ConvBias, caches[s].ConvStates[layer], xc.AsSpan(seg.Start * inner), width);
         }
 
-        var xdbl = new T[total * xw];
+        var xdbl = scratch.Get("xdbl", total * xw);
         rows.MatMul(xc, 0, inner, w.XProj, xdbl, 0, xw, total, xw, inner, false);
         if (config.BcdtRmsNorm)
         {
@@ -68,13 +68,13 @@ public sealed class Mamba1Mixer<T>
             }
         }
 
-        var dt = new T[total * inner];
+        var dt = scratch.Get("dt", total * inner);
         rows.MatMul(xdbl, 0, xw, w.DtProj, dt, 0, inner, total, inner, r, false);
 
-        var y = new T[total * inner];
+        var y = scratch.Get("y", total * inner);
         for (int s = 0; s < segments.Length; s++)
         {
-            Scan(segments[s], xc, dt, proj, xdbl, caches[s].SsmStates[layer], y);
+            Scan(segments[s], xc, dt, proj, xdbl, caches[s].SsmStates[layer], y, scratch);
         }
 
         rows.MatMul(y, 0, inner, w.OutProj, hidden, 0, h, total, h, inner, true);
@@ -116,15 +116,18 @@ public sealed class Mamba1Mixer<T>
     /// [1, D, L] / [1, N, L] operands, <see cref="Mamba1Chunked"/> runs from the cached state, the output goes
     /// back token-major into <paramref name="y"/> and the final state into <paramref name="state"/>.
     /// </summary>
-    private void Scan(PrefillSegment seg, T[] xc, T[] dt, T[] proj, T[] xdbl, T[] state, T[] y)
+    private void Scan(PrefillSegment seg, T[] xc, T[] dt, T[] proj, T[] xdbl, T[] state, T[] y, PrefillScratch<T> scratch)
     {
         int inner = config.IntermediateSize, n = config.StateSize, r = config.TimeStepRank, len = seg.Length;
         int xw = r + (2 * n);
-        var u = new T[inner * len];
-        var delta = new T[inner * len];
-        var z = new T[inner * len];
-        var b = new T[n * len];
-        var c = new T[n * len];
+        var u = scratch.Get("scan.u", inner * len);
+        var delta = scratch.Get("scan.delta", inner * len);
+        var z = scratch.Get("scan.z", inner * len);
+        var b = scratch.Get("scan.B", n * len);
+        var c = scratch.Get("scan.C", n * len);
+        var result = new SelectiveScanResult<T>(
+            new NdArray<T>(scratch.Get("scan.out", inner * len), 1, inner, len),
+            new NdArray<T>(scratch.Get("scan.last", inner * n), 1, inner, n));
         var simd = options.Width;
 
         // Token-major projections → the scan's channel-major [D, L] / [N, L] rows, by register tiles.
@@ -134,7 +137,7 @@ public sealed class Mamba1Mixer<T>
         TileTranspose.Matrix<T>(xdbl.AsSpan((seg.Start * xw) + r), len, n, xw, b, len, simd);
         TileTranspose.Matrix<T>(xdbl.AsSpan((seg.Start * xw) + r + n), len, n, xw, c, len, simd);
 
-        var result = Mamba1Chunked.Run(
+        Mamba1Chunked.RunInto(
             new SelectiveScanInputs<T>
             {
                 U = new NdArray<T>(u, 1, inner, len),
@@ -148,6 +151,7 @@ public sealed class Mamba1Mixer<T>
                 DeltaSoftplus = true,
                 H0 = new NdArray<T>(state, 1, inner, n),
             },
+            result,
             config.ChunkSize,
             options);
         result.LastState.Data.CopyTo(state, 0);

@@ -43,25 +43,25 @@ public sealed class Mamba2Mixer<T>
     }
 
     /// <summary>hidden[rows] += mixer(normed[rows]) for a packed batch of sequences continuing from their caches.</summary>
-    internal void Prefill(T[] normed, T[] hidden, ReadOnlySpan<PrefillSegment> segments, IReadOnlyList<MambaCache<T>> caches, RowParallel<T> rows, SimdWidth width)
+    internal void Prefill(T[] normed, T[] hidden, ReadOnlySpan<PrefillSegment> segments, IReadOnlyList<MambaCache<T>> caches, RowParallel<T> rows, SimdWidth width, PrefillScratch<T> scratch)
     {
         int h = config.HiddenSize, inner = config.IntermediateSize, n = config.StateSize, g = config.NGroups;
         int convDim = config.ConvDim, pj = config.InProjSize, heads = config.NumHeads;
         int total = segments[^1].Start + segments[^1].Length;
-        var proj = new T[total * pj];
+        var proj = scratch.Get("proj", total * pj);
         rows.MatMul(normed, 0, h, w.InProj, proj, 0, pj, total, pj, h, false);
         MixerOps.AddBiasRows<T>(proj, pj, total, w.InProjBias, width);
 
-        var xbc = new T[total * convDim];
-        var y = new T[total * inner];
+        var xbc = scratch.Get("xbc", total * convDim);
+        var y = scratch.Get("y", total * inner);
         for (int s = 0; s < segments.Length; s++)
         {
             var seg = segments[s];
             MixerOps.ConvPrefill<T>(proj.AsSpan(seg.Start * pj), pj, inner, seg.Length, convDim, config.ConvKernel, convT, w.ConvBias, caches[s].ConvStates[layer], xbc.AsSpan(seg.Start * convDim), width);
-            Scan(seg, xbc, proj, caches[s].SsmStates[layer], y);
+            Scan(seg, xbc, proj, caches[s].SsmStates[layer], y, scratch);
         }
 
-        var gated = new T[total * inner];
+        var gated = scratch.Get("gated", total * inner);
         for (int t = 0; t < total; t++)
         {
             RmsNormGated.Apply<T>(y.AsSpan(t * inner, inner), proj.AsSpan(t * pj, inner), w.GatedNorm, g, eps, gated.AsSpan(t * inner, inner), width);
@@ -101,14 +101,14 @@ public sealed class Mamba2Mixer<T>
     /// <see cref="Mamba2Chunked"/> runs from the cached state (no gate: the gate is in the norm), the output is
     /// written token-major into <paramref name="y"/> and the final state into <paramref name="state"/>.
     /// </summary>
-    private void Scan(PrefillSegment seg, T[] xbc, T[] proj, T[] state, T[] y)
+    private void Scan(PrefillSegment seg, T[] xbc, T[] proj, T[] state, T[] y, PrefillScratch<T> scratch)
     {
         int inner = config.IntermediateSize, n = config.StateSize, g = config.NGroups, heads = config.NumHeads, p = config.HeadDim;
         int convDim = config.ConvDim, pj = config.InProjSize, len = seg.Length, gn = g * n;
-        var x = new T[len * inner];
-        var b = new T[len * gn];
-        var c = new T[len * gn];
-        var dt = new T[len * heads];
+        var x = scratch.Get("scan.x", len * inner);
+        var b = scratch.Get("scan.B", len * gn);
+        var c = scratch.Get("scan.C", len * gn);
+        var dt = scratch.Get("scan.dt", len * heads);
         for (int t = 0; t < len; t++)
         {
             var row = xbc.AsSpan((seg.Start + t) * convDim, convDim);

@@ -150,6 +150,7 @@ public sealed class MambaLanguageModel<T> : IDisposable
             }
 
             var normed = new T[total * h];
+            var scratch = new PrefillScratch<T>();
             for (int layer = 0; layer < Config.NumLayers; layer++)
             {
                 var norm = Weights.Layers[layer].Norm;
@@ -160,11 +161,11 @@ public sealed class MambaLanguageModel<T> : IDisposable
 
                 if (mixers1.Length > 0)
                 {
-                    mixers1[layer].Prefill(normed, hidden, segments, caches, rows, width);
+                    mixers1[layer].Prefill(normed, hidden, segments, caches, rows, width, scratch);
                 }
                 else
                 {
-                    mixers2[layer].Prefill(normed, hidden, segments, caches, rows, width);
+                    mixers2[layer].Prefill(normed, hidden, segments, caches, rows, width, scratch);
                 }
             }
 
