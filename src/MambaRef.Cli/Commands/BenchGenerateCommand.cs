@@ -71,7 +71,7 @@ internal static class BenchGenerateCommand
             string backendName = (parse.GetValue(backend) ?? "cpu").Trim().ToLowerInvariant();
             if (backendName is not ("cpu" or "cuda"))
             {
-                Console.Error.WriteLine($"--backend: expected cpu or cuda, got '{backendName}'");
+                parse.InvocationConfiguration.Error.WriteLine($"--backend: expected cpu or cuda, got '{backendName}'");
                 return 2;
             }
 
@@ -84,7 +84,7 @@ internal static class BenchGenerateCommand
                 }
                 catch (ArgumentException e)
                 {
-                    Console.Error.WriteLine($"error: {e.Message}");
+                    parse.InvocationConfiguration.Error.WriteLine($"error: {e.Message}");
                     return 1;
                 }
 

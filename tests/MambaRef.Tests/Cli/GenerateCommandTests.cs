@@ -129,4 +129,40 @@ public class GenerateCommandTests
         Assert.Equal(2, exit);
         Assert.Contains("missing.txt", stderr, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Backend_cuda_is_refused_with_the_reason_when_unusable()
+    {
+        var (exit, _, stderr) = CliHarness.Run("generate", "--backend", "tpu", "--max-tokens", "2");
+        Assert.Equal(1, exit);
+        Assert.Contains("--backend: expected cpu or cuda", stderr, StringComparison.Ordinal);
+
+        (exit, _, stderr) = CliHarness.Run("generate", "--backend", "cuda", "--dtype", "f64", "--max-tokens", "2");
+        Assert.Equal(1, exit);
+        Assert.Contains("--dtype f64", stderr, StringComparison.Ordinal);
+
+        var status = MambaRef.Backends.BackendCatalog.CudaStatus;
+        Assert.SkipWhen(status.Available, "a GPU is present: the unavailable path is not reachable");
+        (exit, _, stderr) = CliHarness.Run("generate", "--backend", "cuda", "--max-tokens", "2");
+        Assert.Equal(1, exit);
+        Assert.Contains("--backend cuda: CUDA backend unavailable", stderr, StringComparison.Ordinal);
+        (exit, _, stderr) = CliHarness.Run("bench", "generate", "--backend", "cuda", "--quick");
+        Assert.Equal(1, exit);
+        Assert.Contains("CUDA backend unavailable", stderr, StringComparison.Ordinal);
+    }
+
+    /// <summary>On a GPU: greedy text equals the CPU's, and a state written after GPU decoding continues on the CPU.</summary>
+    [Fact]
+    public void Backend_cuda_generates_the_cpu_text_and_its_state_file_continues_on_the_cpu()
+    {
+        var status = MambaRef.Backends.BackendCatalog.CudaStatus;
+        Assert.SkipUnless(status.Available, $"CUDA backend unavailable: {status.Detail}");
+        using var dir = new TempDir();
+        string state = dir.File("gpu.state");
+        string[] greedy = ["--default", "mamba2", "--temperature", "0", "--prompt", "JULIET:"];
+        Assert.Equal(Generate([.. greedy, "--max-tokens", "60"]), Generate([.. greedy, "--max-tokens", "60", "--backend", "cuda"]));
+        var first = Generate([.. greedy, "--max-tokens", "25", "--backend", "cuda", "--state-out", state]);
+        var second = Generate(["--default", "mamba2", "--temperature", "0", "--state-in", state, "--max-tokens", "25", "--echo", "false"]);
+        Assert.Equal(Generate([.. greedy, "--max-tokens", "50"]), first + second);
+    }
 }
