@@ -84,6 +84,38 @@ public static class Gemm
         TileTranspose.Matrix(b, n, k, ldb, dst, n, width);
     }
 
+    /// <summary>
+    /// C[m,n] = A[m,k]·Wᵀ (or += when <paramref name="accumulate"/>) for W stored [n, k] (a Linear weight [out, in]),
+    /// without packing: every C[i,j] is one dot product of two contiguous rows, computed 4 × 4 at a time (sixteen
+    /// register accumulators over k, then a horizontal sum, then the k mod W leftover terms in order). Meant for
+    /// few rows (a short prompt): W is read once per call, where packing Wᵀ for <see cref="Multiply{T}"/> would
+    /// stream all n·k elements twice for only m rows of work. Each element's arithmetic is fixed, so splitting
+    /// the columns across threads gives the same bits.
+    /// </summary>
+    public static void MultiplyByRows<T>(
+        ReadOnlySpan<T> a, int lda,
+        ReadOnlySpan<T> w, int ldw,
+        Span<T> c, int ldc,
+        int m, int n, int k,
+        bool accumulate,
+        SimdWidth? width = null)
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(m);
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        if (m == 0 || n == 0)
+        {
+            return;
+        }
+
+        CheckExtent(a.Length, m, k, lda, nameof(a));
+        CheckExtent(w.Length, n, k, ldw, nameof(w));
+        CheckExtent(c.Length, m, n, ldc, nameof(c));
+        var kernel = new RowsKernel<T>(a, lda, w, ldw, c, ldc, m, n, k, accumulate);
+        VecDispatch.Run<T, RowsKernel<T>>(SimdCapabilities.Resolve(width), ref kernel);
+    }
+
     private static void CheckExtent(int length, int rows, int cols, int ld, string name)
     {
         if (rows > 0 && cols > 0 && (ld < cols || ((long)(rows - 1) * ld) + cols > length))
@@ -307,6 +339,150 @@ public static class Gemm
             where TV : struct, IVec<TV, T>
         {
             TV.Store(accumulate ? TV.Load(ref destination) + value : value, ref destination);
+        }
+    }
+
+    private ref struct RowsKernel<T>(
+        ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> w, int ldw, Span<T> c, int ldc, int m, int n, int k, bool accumulate)
+        : IVecKernel<T>
+        where T : unmanaged, IBinaryFloatingPointIeee754<T>
+    {
+        private readonly ReadOnlySpan<T> a = a;
+        private readonly ReadOnlySpan<T> w = w;
+        private readonly Span<T> c = c;
+
+        public readonly void Run<TV>()
+            where TV : struct, IVec<TV, T>
+        {
+            ref T ra = ref MemoryMarshal.GetReference(a);
+            ref T rw = ref MemoryMarshal.GetReference(w);
+            int full = k / TV.Count * TV.Count;
+            int j = 0;
+            for (; j + 4 <= n; j += 4)
+            {
+                int i = 0;
+                for (; i + 4 <= m; i += 4)
+                {
+                    Tile4x4<TV>(ref ra, ref rw, i, j, full);
+                }
+
+                for (; i < m; i++)
+                {
+                    for (int jj = j; jj < j + 4; jj++)
+                    {
+                        Put(i, jj, One<TV>(ref ra, ref rw, i, jj, full));
+                    }
+                }
+            }
+
+            for (; j < n; j++)
+            {
+                for (int i = 0; i < m; i++)
+                {
+                    Put(i, j, One<TV>(ref ra, ref rw, i, j, full));
+                }
+            }
+        }
+
+        private readonly void Tile4x4<TV>(ref T ra, ref T rw, int i, int j, int full)
+            where TV : struct, IVec<TV, T>
+        {
+            TV s00 = TV.Zero, s01 = TV.Zero, s02 = TV.Zero, s03 = TV.Zero;
+            TV s10 = TV.Zero, s11 = TV.Zero, s12 = TV.Zero, s13 = TV.Zero;
+            TV s20 = TV.Zero, s21 = TV.Zero, s22 = TV.Zero, s23 = TV.Zero;
+            TV s30 = TV.Zero, s31 = TV.Zero, s32 = TV.Zero, s33 = TV.Zero;
+            ref T a0 = ref Unsafe.Add(ref ra, (nint)i * lda);
+            ref T a1 = ref Unsafe.Add(ref a0, lda);
+            ref T a2 = ref Unsafe.Add(ref a1, lda);
+            ref T a3 = ref Unsafe.Add(ref a2, lda);
+            ref T w0 = ref Unsafe.Add(ref rw, (nint)j * ldw);
+            ref T w1 = ref Unsafe.Add(ref w0, ldw);
+            ref T w2 = ref Unsafe.Add(ref w1, ldw);
+            ref T w3 = ref Unsafe.Add(ref w2, ldw);
+            for (nint kk = 0; kk < full; kk += TV.Count)
+            {
+                var x0 = TV.Load(ref Unsafe.Add(ref a0, kk));
+                var x1 = TV.Load(ref Unsafe.Add(ref a1, kk));
+                var x2 = TV.Load(ref Unsafe.Add(ref a2, kk));
+                var x3 = TV.Load(ref Unsafe.Add(ref a3, kk));
+                var v = TV.Load(ref Unsafe.Add(ref w0, kk));
+                s00 = TV.Fma(x0, v, s00);
+                s10 = TV.Fma(x1, v, s10);
+                s20 = TV.Fma(x2, v, s20);
+                s30 = TV.Fma(x3, v, s30);
+                v = TV.Load(ref Unsafe.Add(ref w1, kk));
+                s01 = TV.Fma(x0, v, s01);
+                s11 = TV.Fma(x1, v, s11);
+                s21 = TV.Fma(x2, v, s21);
+                s31 = TV.Fma(x3, v, s31);
+                v = TV.Load(ref Unsafe.Add(ref w2, kk));
+                s02 = TV.Fma(x0, v, s02);
+                s12 = TV.Fma(x1, v, s12);
+                s22 = TV.Fma(x2, v, s22);
+                s32 = TV.Fma(x3, v, s32);
+                v = TV.Load(ref Unsafe.Add(ref w3, kk));
+                s03 = TV.Fma(x0, v, s03);
+                s13 = TV.Fma(x1, v, s13);
+                s23 = TV.Fma(x2, v, s23);
+                s33 = TV.Fma(x3, v, s33);
+            }
+
+            Finish(ref ra, ref rw, i, j, full, s00);
+            Finish(ref ra, ref rw, i, j + 1, full, s01);
+            Finish(ref ra, ref rw, i, j + 2, full, s02);
+            Finish(ref ra, ref rw, i, j + 3, full, s03);
+            Finish(ref ra, ref rw, i + 1, j, full, s10);
+            Finish(ref ra, ref rw, i + 1, j + 1, full, s11);
+            Finish(ref ra, ref rw, i + 1, j + 2, full, s12);
+            Finish(ref ra, ref rw, i + 1, j + 3, full, s13);
+            Finish(ref ra, ref rw, i + 2, j, full, s20);
+            Finish(ref ra, ref rw, i + 2, j + 1, full, s21);
+            Finish(ref ra, ref rw, i + 2, j + 2, full, s22);
+            Finish(ref ra, ref rw, i + 2, j + 3, full, s23);
+            Finish(ref ra, ref rw, i + 3, j, full, s30);
+            Finish(ref ra, ref rw, i + 3, j + 1, full, s31);
+            Finish(ref ra, ref rw, i + 3, j + 2, full, s32);
+            Finish(ref ra, ref rw, i + 3, j + 3, full, s33);
+        }
+
+        /// <summary>C[i,j] alone, with exactly the arithmetic of a tile element.</summary>
+        private readonly T One<TV>(ref T ra, ref T rw, int i, int j, int full)
+            where TV : struct, IVec<TV, T>
+        {
+            ref T ai = ref Unsafe.Add(ref ra, (nint)i * lda);
+            ref T wj = ref Unsafe.Add(ref rw, (nint)j * ldw);
+            TV sum = TV.Zero;
+            for (nint kk = 0; kk < full; kk += TV.Count)
+            {
+                sum = TV.Fma(TV.Load(ref Unsafe.Add(ref ai, kk)), TV.Load(ref Unsafe.Add(ref wj, kk)), sum);
+            }
+
+            return Tail(ref ai, ref wj, full, TV.Sum(sum));
+        }
+
+        private readonly void Finish<TV>(ref T ra, ref T rw, int i, int j, int full, TV sum)
+            where TV : struct, IVec<TV, T>
+        {
+            ref T ai = ref Unsafe.Add(ref ra, (nint)i * lda);
+            ref T wj = ref Unsafe.Add(ref rw, (nint)j * ldw);
+            Put(i, j, Tail(ref ai, ref wj, full, TV.Sum(sum)));
+        }
+
+        /// <summary>Adds the k mod W leftover products, in order, to the horizontal sum.</summary>
+        private readonly T Tail(ref T ai, ref T wj, int full, T total)
+        {
+            for (int kk = full; kk < k; kk++)
+            {
+                total = T.FusedMultiplyAdd(Unsafe.Add(ref ai, kk), Unsafe.Add(ref wj, kk), total);
+            }
+
+            return total;
+        }
+
+        private readonly void Put(int i, int j, T value)
+        {
+            ref T dst = ref c[(i * ldc) + j];
+            dst = accumulate ? dst + value : value;
         }
     }
 }

@@ -79,6 +79,12 @@ internal sealed class RowParallel<T> : IDisposable
             return;
         }
 
+        if (m <= FewRows)
+        {
+            MatMulFewRows(a, aOffset, lda, weights, c, cOffset, ldc, m, n, k, add);
+            return;
+        }
+
         int blocks = (m + 3) / 4;
         int parts = Math.Min(threads, blocks);
         if (parts <= 1)
@@ -91,7 +97,17 @@ internal sealed class RowParallel<T> : IDisposable
         var packed = ArrayPool<T>.Shared.Rent(n * k);
         try
         {
-            Gemm.PackTransposed<T>(weights.AsSpan(0, n * k), k, n, k, packed, width);
+            // The packing streams n·k elements once, which for a short prompt costs as much as the product: split
+            // it too (row blocks of W, whole registers wide; a pure copy, so the split cannot change any result).
+            int packBlocks = (n + 15) / 16;
+            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
+            {
+                int j0 = (int)((long)packBlocks * part / parts) * 16, j1 = Math.Min(n, (int)((long)packBlocks * (part + 1) / parts) * 16);
+                if (j1 > j0)
+                {
+                    TileTranspose.Matrix<T>(weights.AsSpan(j0 * k, (j1 - j0) * k), j1 - j0, k, k, packed.AsSpan(j0, ((k - 1) * n) + (j1 - j0)), n, width);
+                }
+            });
             Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
             {
                 int b0 = (int)((long)blocks * part / parts), b1 = (int)((long)blocks * (part + 1) / parts);
@@ -106,6 +122,35 @@ internal sealed class RowParallel<T> : IDisposable
         {
             ArrayPool<T>.Shared.Return(packed);
         }
+    }
+
+    /// <summary>
+    /// Up to this many rows (a short prompt, a few prompts' last tokens) the product runs as dot products of A's
+    /// rows with W's rows (<see cref="Gemm.MultiplyByRows{T}"/>): W is read once and never packed. 64 rows of
+    /// A are at most 64·k elements (384 KiB for k = 1536 in float32), so they stay in the L2 cache while W streams by.
+    /// </summary>
+    internal const int FewRows = 64;
+
+    /// <summary>C (+)= A·Wᵀ for few rows: W's rows are split across the threads in blocks of 4.</summary>
+    private void MatMulFewRows(T[] a, int aOffset, int lda, T[] weights, T[] c, int cOffset, int ldc, int m, int n, int k, bool add)
+    {
+        int blocks = (n + 3) / 4;
+        int parts = Math.Min(threads, blocks);
+        var aRows = a.AsSpan(aOffset, ((m - 1) * lda) + k);
+        if (parts <= 1)
+        {
+            Gemm.MultiplyByRows<T>(aRows, lda, weights.AsSpan(0, n * k), k, c.AsSpan(cOffset), ldc, m, n, k, add, width);
+            return;
+        }
+
+        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
+        {
+            int j0 = (int)((long)blocks * part / parts) * 4, j1 = Math.Min(n, (int)((long)blocks * (part + 1) / parts) * 4);
+            if (j1 > j0)
+            {
+                Gemm.MultiplyByRows<T>(a.AsSpan(aOffset, ((m - 1) * lda) + k), lda, weights.AsSpan(j0 * k, (j1 - j0) * k), k, c.AsSpan(cOffset + j0), ldc, m, j1 - j0, k, add, width);
+            }
+        });
     }
 
     public void Dispose()
