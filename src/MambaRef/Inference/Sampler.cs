@@ -223,7 +223,8 @@ public sealed class Sampler
         }
     }
 
-    private static int ArgMax(ReadOnlySpan<float> x)
+    /// <summary>The index of the largest value (the first one on ties): greedy decoding.</summary>
+    internal static int ArgMax(ReadOnlySpan<float> x)
     {
         int best = 0;
         for (int i = 1; i < x.Length; i++)

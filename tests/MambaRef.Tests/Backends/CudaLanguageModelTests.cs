@@ -146,7 +146,7 @@ public sealed class CudaLanguageModelTests
         Assert.True(worst <= LogitsRtol, $"{name}: prefill logits relative error {worst:E3} > {LogitsRtol}");
         for (int i = 0; i < steps; i++)
         {
-            int token = ArgMax(cpuCache.Logits);
+            int token = Sampler.ArgMax(cpuCache.Logits);
             cpuModel.DecodeStep(token, cpuCache);
             gpuModel.DecodeStep(token, gpuCache);
             double err = Norms.RelativeError<float, float>(gpuCache.Logits, cpuCache.Logits);
@@ -164,17 +164,4 @@ public sealed class CudaLanguageModelTests
         Assert.True(err <= LogitsRtol, $"{what}: relative error {err:E3} > {LogitsRtol}");
     }
 
-    private static int ArgMax(ReadOnlySpan<float> x)
-    {
-        int best = 0;
-        for (int i = 1; i < x.Length; i++)
-        {
-            if (x[i] > x[best])
-            {
-                best = i;
-            }
-        }
-
-        return best;
-    }
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using MambaRef.Inference;
 using MambaRef.Models;
 using MambaRef.Tests.Infrastructure;
 using Xunit;
@@ -65,7 +66,7 @@ public class DefaultModelTests
         for (int i = 0; i < greedy.Length; i++)
         {
             cache.Logits.CopyTo(decoded, i * vocab);
-            Assert.Equal(greedy[i], ArgMax(cache.Logits));
+            Assert.Equal(greedy[i], Sampler.ArgMax(cache.Logits));
             model.DecodeStep(greedy[i], cache);
         }
 
@@ -79,7 +80,7 @@ public class DefaultModelTests
         Log($"{name}: 64 decode steps vs PyTorch {errTorch:E3}, vs our full forward {errFull:E3}");
         for (int i = 0; i < greedy.Length; i++)
         {
-            Assert.Equal(greedy[i], ArgMax(full.Slice(i * vocab, vocab)));
+            Assert.Equal(greedy[i], Sampler.ArgMax(full.Slice(i * vocab, vocab)));
         }
     }
 
@@ -143,19 +144,6 @@ public class DefaultModelTests
 
     private static ReferenceVectors Vectors(string name) => new(Path.Combine(ReferenceVectors.DataPath("default-models", name), "expected.safetensors"));
 
-    private static int ArgMax(ReadOnlySpan<float> x)
-    {
-        int best = 0;
-        for (int i = 1; i < x.Length; i++)
-        {
-            if (x[i] > x[best])
-            {
-                best = i;
-            }
-        }
-
-        return best;
-    }
 
     private static double LogSoftmaxAt(ReadOnlySpan<float> logits, int index)
     {
