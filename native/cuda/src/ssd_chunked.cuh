@@ -75,79 +75,6 @@ __device__ __forceinline__ void async_rows(T* dst, int ld, const T* base, long l
     }
 }
 
-// ---- K1: chunk states ----
-// Per head: x of the next head is copied (cp.async) while this head's products run; each warp keeps up to 4
-// independent accumulator tiles so that consecutive tensor-core products do not wait on each other.
-template <typename T>
-__global__ void __launch_bounds__(kThreads) chunk_state_kernel(mr_ssd_args a, Dims dm, float* S_loc, float* decay) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    const int c = blockIdx.x, hg = blockIdx.y, b = blockIdx.z;
-    const int L = a.length, H = a.heads, P = a.head_dim, N = a.state, G = a.groups;
-    const int PP = dm.PP, NP = dm.NP, t0 = c * kQ, cl = min(kQ, L - t0);
-    const int LB = NP + 8, LX = PP + 8;
-    const int warp = threadIdx.x / 32;
-    extern __shared__ __align__(128) unsigned char smem_raw[];
-    T* sB = (T*)smem_raw;      // [Q][LB]
-    T* sXs = sB + kQ * LB;     // [Q][LX] scaled x
-    T* sXr = sXs + kQ * LX;    // 2 × [Q][LX] raw x (double buffer)
-    float* s_dt = (float*)(sXr + 2 * kQ * LX);
-    float* s_cum = s_dt + kQ;
-    const T* x = (const T*)a.x;
-    const int h0 = hg * dm.hb, g = h0 / (H / G);  // one group per block (heads_per_block)
-    load_rows<T>(sB, LB, (const T*)a.B + ((long long)b * L + t0) * G * N + (long long)g * N, (long long)G * N, cl, N, NP, dm.vbc);
-    auto x_rows = [&](int h) { return x + (((long long)b * L + t0) * H + h) * P; };
-    async_rows<T>(sXr, LX, x_rows(h0), (long long)H * P, cl, P, PP, dm.vx);
-    cp_async_commit();
-    const int tiles = (PP / 16) * (NP / 16);
-    for (int hi = 0; hi < dm.hb; hi++) {
-        const int h = h0 + hi, cur = hi & 1;
-        chunk_dt<T>(a, b, h, t0, cl, s_dt, s_cum);
-        cp_async_wait<0>();
-        __syncthreads();
-        const float cum_last = s_cum[kQ - 1];
-        const T* xr = sXr + cur * kQ * LX;
-        for (int i = threadIdx.x; i < kQ * PP; i += kThreads) {
-            const int t = i / PP, j = t * LX + i % PP;
-            sXs[j] = from_f<T>(to_f(xr[j]) * __expf(cum_last - s_cum[t]) * s_dt[t]);
-        }
-        if (threadIdx.x == 0) decay[((long long)b * H + h) * dm.nc + c] = __expf(cum_last);
-        __syncthreads();
-        if (hi + 1 < dm.hb) async_rows<T>(sXr + (cur ^ 1) * kQ * LX, LX, x_rows(h + 1), (long long)H * P, cl, P, PP, dm.vx);
-        cp_async_commit();
-        float* out = S_loc + (((long long)b * dm.nc + c) * H + h) * (long long)PP * NP;
-        for (int base = warp; base < tiles; base += 4 * kWarps) {
-            wm::fragment<wm::accumulator, 16, 16, 16, float> acc[4];
-#pragma unroll
-            for (int q = 0; q < 4; q++) wm::fill_fragment(acc[q], 0.f);
-#pragma unroll
-            for (int k = 0; k < kQ; k += 16) {
-#pragma unroll
-                for (int q = 0; q < 4; q++) {
-                    const int tile = base + q * kWarps;
-                    if (tile < tiles) {
-                        const int tp = tile / (NP / 16), tn = tile % (NP / 16);
-                        wm::fragment<wm::matrix_a, 16, 16, 16, T, wm::col_major> fa;
-                        wm::fragment<wm::matrix_b, 16, 16, 16, T, wm::row_major> fb;
-                        wm::load_matrix_sync(fa, sXs + k * LX + tp * 16, LX);
-                        wm::load_matrix_sync(fb, sB + k * LB + tn * 16, LB);
-                        wm::mma_sync(acc[q], fa, fb, acc[q]);
-                    }
-                }
-            }
-#pragma unroll
-            for (int q = 0; q < 4; q++) {
-                const int tile = base + q * kWarps;
-                if (tile < tiles) {
-                    const int tp = tile / (NP / 16), tn = tile % (NP / 16);
-                    wm::store_matrix_sync(out + tp * 16 * NP + tn * 16, acc[q], NP, wm::mem_row_major);
-                }
-            }
-        }
-    }
-    cp_async_wait<0>();
-#endif
-}
-
 // ---- K2: state passing ----
 template <typename T>
 __global__ void __launch_bounds__(256) state_passing_kernel(mr_ssd_args a, Dims dm, const float* S_loc, const float* decay, T* S_prev) {
@@ -181,205 +108,9 @@ __global__ void __launch_bounds__(256) state_passing_kernel(mr_ssd_args a, Dims 
     if (valid && a.final_states) a.final_states[(((long long)b * H + h) * P + p) * N + n] = s;
 }
 
-// ---- K3: chunk outputs ----
-// C Bᵀ once per block (one group); per head: M, then Y tiles (two independent accumulators per warp), then the
-// epilogue, during which the next head's S' and x are already being copied (cp.async) and its Δ prepared.
+// ---- K1: chunk states (per head in turn: loads, then the products) ----
 template <typename T>
-__global__ void __launch_bounds__(kThreads, 2) chunk_scan_kernel(mr_ssd_args a, Dims dm, const T* S_prev) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    const int c = blockIdx.x, hg = blockIdx.y, b = blockIdx.z;
-    const int L = a.length, H = a.heads, P = a.head_dim, N = a.state, G = a.groups;
-    const int PP = dm.PP, NP = dm.NP, t0 = c * kQ, cl = min(kQ, L - t0);
-    const int LB = NP + 8, LX = PP + 8, LM = kQ + 8, LG = kQ + 8, LY = PP + 8;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    extern __shared__ __align__(128) unsigned char smem_raw[];
-    const int region0 = max(kQ * LB * 2, kQ * LY * 4);
-    T* sB = (T*)smem_raw;          // [Q][LB], only until C Bᵀ is formed; then the same bytes hold
-    float* sY = (float*)smem_raw;  // [Q][LY] output tile
-    T* sC = (T*)(smem_raw + region0);  // [Q][LB]
-    T* sS = sC + kQ * LB;          // [PP][LB] state before the chunk
-    T* sX = sS + PP * LB;          // [Q][LX]
-    T* sM = sX + kQ * LX;          // [Q][LM]
-    float* sG = (float*)(sM + kQ * LM);  // [Q][LG] C Bᵀ
-    float* s_dt = sG + kQ * LG;
-    float* s_cum = s_dt + kQ;
-    const T* x = (const T*)a.x;
-    const T* z = (const T*)a.z;
-    const bool vx = dm.vx;
-    const int h0 = hg * dm.hb, g = h0 / (H / G);  // one group per block (heads_per_block)
-    const long long xrow = (long long)H * P;
-    auto x_rows = [&](int h) { return x + (((long long)b * L + t0) * H + h) * P; };
-    auto issue_head = [&](int h) {
-        const T* src = S_prev + (((long long)b * dm.nc + c) * H + h) * (long long)PP * NP;
-        const int vpr = NP / 8;
-        for (int v = threadIdx.x; v < PP * vpr; v += kThreads) cp_async16(sS + (v / vpr) * LB + (v % vpr) * 8, src + v * 8, true);
-        async_rows<T>(sX, LX, x_rows(h), xrow, cl, P, PP, vx);
-        cp_async_commit();
-    };
-    {
-        const long long off = ((long long)b * L + t0) * G * N + (long long)g * N;
-        load_rows<T>(sB, LB, (const T*)a.B + off, (long long)G * N, cl, N, NP, dm.vbc);
-        load_rows<T>(sC, LB, (const T*)a.C + off, (long long)G * N, cl, N, NP, dm.vbc);
-    }
-    issue_head(h0);
-    chunk_dt<T>(a, b, h0, t0, cl, s_dt, s_cum);
-    __syncthreads();
-    for (int base = warp; base < 16; base += 2 * kWarps) {
-        wm::fragment<wm::accumulator, 16, 16, 16, float> acc[2];
-        wm::fill_fragment(acc[0], 0.f);
-        wm::fill_fragment(acc[1], 0.f);
-        for (int k = 0; k < NP; k += 16) {
-#pragma unroll
-            for (int q = 0; q < 2; q++) {
-                const int tile = base + q * kWarps;
-                if (tile < 16) {
-                    wm::fragment<wm::matrix_a, 16, 16, 16, T, wm::row_major> fa;
-                    wm::fragment<wm::matrix_b, 16, 16, 16, T, wm::col_major> fb;
-                    wm::load_matrix_sync(fa, sC + (tile / 4) * 16 * LB + k, LB);
-                    wm::load_matrix_sync(fb, sB + (tile % 4) * 16 * LB + k, LB);
-                    wm::mma_sync(acc[q], fa, fb, acc[q]);
-                }
-            }
-        }
-#pragma unroll
-        for (int q = 0; q < 2; q++) {
-            const int tile = base + q * kWarps;
-            if (tile < 16) wm::store_matrix_sync(sG + (tile / 4) * 16 * LG + (tile % 4) * 16, acc[q], LG, wm::mem_row_major);
-        }
-    }
-    const int tiles = 4 * (PP / 16);
-    for (int hi = 0; hi < dm.hb; hi++) {
-        const int h = h0 + hi;
-        cp_async_wait<0>();
-        __syncthreads();  // S', x and Δ of head h are in place; C Bᵀ is formed (sB is free); sY is free
-        for (int i = threadIdx.x; i < kQ * kQ; i += kThreads) {
-            const int r = i / kQ, s = i % kQ;
-            const float m = s <= r ? sG[r * LG + s] * __expf(s_cum[r] - s_cum[s]) * s_dt[s] : 0.f;
-            sM[r * LM + s] = from_f<T>(m);
-        }
-        __syncthreads();
-        // Y tile = diag(exp(cum)) (C S'ᵀ) + M X: the off-diagonal part goes through the warp's sY tile once to
-        // scale its rows, then is loaded back as the accumulator of M X.
-        for (int base = warp; base < tiles; base += 2 * kWarps) {
-            wm::fragment<wm::accumulator, 16, 16, 16, float> acc[2];
-            wm::fill_fragment(acc[0], 0.f);
-            wm::fill_fragment(acc[1], 0.f);
-            for (int k = 0; k < NP; k += 16) {
-#pragma unroll
-                for (int q = 0; q < 2; q++) {
-                    const int tile = base + q * kWarps;
-                    if (tile < tiles) {
-                        const int ti = tile / (PP / 16), tj = tile % (PP / 16);
-                        wm::fragment<wm::matrix_a, 16, 16, 16, T, wm::row_major> fa;
-                        wm::fragment<wm::matrix_b, 16, 16, 16, T, wm::col_major> fb;
-                        wm::load_matrix_sync(fa, sC + ti * 16 * LB + k, LB);
-                        wm::load_matrix_sync(fb, sS + tj * 16 * LB + k, LB);
-                        wm::mma_sync(acc[q], fa, fb, acc[q]);
-                    }
-                }
-            }
-#pragma unroll
-            for (int q = 0; q < 2; q++) {
-                const int tile = base + q * kWarps;
-                if (tile < tiles) {
-                    const int ti = tile / (PP / 16), tj = tile % (PP / 16);
-                    float* yt = sY + ti * 16 * LY + tj * 16;
-                    wm::store_matrix_sync(yt, acc[q], LY, wm::mem_row_major);
-                    __syncwarp();
-#pragma unroll
-                    for (int e = lane; e < 256; e += 32) {
-                        const int r = e / 16;
-                        yt[r * LY + e % 16] *= __expf(s_cum[ti * 16 + r]);
-                    }
-                    __syncwarp();
-                    wm::load_matrix_sync(acc[q], yt, LY, wm::mem_row_major);
-                }
-            }
-#pragma unroll
-            for (int k = 0; k < kQ; k += 16) {
-#pragma unroll
-                for (int q = 0; q < 2; q++) {
-                    const int tile = base + q * kWarps;
-                    if (tile < tiles) {
-                        const int ti = tile / (PP / 16), tj = tile % (PP / 16);
-                        wm::fragment<wm::matrix_a, 16, 16, 16, T, wm::row_major> fa;
-                        wm::fragment<wm::matrix_b, 16, 16, 16, T, wm::row_major> fb;
-                        wm::load_matrix_sync(fa, sM + ti * 16 * LM + k, LM);
-                        wm::load_matrix_sync(fb, sX + k * LX + tj * 16, LX);
-                        wm::mma_sync(acc[q], fa, fb, acc[q]);
-                    }
-                }
-            }
-#pragma unroll
-            for (int q = 0; q < 2; q++) {
-                const int tile = base + q * kWarps;
-                if (tile < tiles) {
-                    const int ti = tile / (PP / 16), tj = tile % (PP / 16);
-                    wm::store_matrix_sync(sY + ti * 16 * LY + tj * 16, acc[q], LY, wm::mem_row_major);
-                }
-            }
-        }
-        __syncthreads();  // sY complete; sS, sX, sM, s_dt, s_cum free for the next head
-        if (hi + 1 < dm.hb) {
-            issue_head(h + 1);
-            chunk_dt<T>(a, b, h + 1, t0, cl, s_dt, s_cum);
-        }
-        // epilogue: out = (Y + D x) silu(z), x and z from global memory (x was just read: L2)
-        T* out = (T*)a.out + (((long long)b * L + t0) * H + h) * P;
-        const T* xg = x_rows(h);
-        const T* zg = z ? z + (((long long)b * L + t0) * H + h) * P : nullptr;
-        const float* Dh = a.D ? (a.d_per_channel ? a.D + (long long)h * P : a.D + h) : nullptr;
-        if (vx) {
-            const int vpr = PP / 8;
-            for (int v = threadIdx.x; v < kQ * vpr; v += kThreads) {
-                const int t = v / vpr, p8 = (v % vpr) * 8;
-                if (t >= cl || p8 >= P) continue;
-                const long long go = (long long)t * xrow + p8;
-                float zz[8], xx[8];
-                {
-                    uint4 xr = __ldg(reinterpret_cast<const uint4*>(xg + go));
-                    const T* xt = reinterpret_cast<const T*>(&xr);
-#pragma unroll
-                    for (int j = 0; j < 8; j++) xx[j] = to_f(xt[j]);
-                }
-                if (zg) {
-                    uint4 zr = __ldcs(reinterpret_cast<const uint4*>(zg + go));
-                    const T* zt = reinterpret_cast<const T*>(&zr);
-#pragma unroll
-                    for (int j = 0; j < 8; j++) zz[j] = to_f(zt[j]);
-                }
-                const float4 y0 = *reinterpret_cast<const float4*>(sY + t * LY + p8);
-                const float4 y1 = *reinterpret_cast<const float4*>(sY + t * LY + p8 + 4);
-                const float yy[8] = {y0.x, y0.y, y0.z, y0.w, y1.x, y1.y, y1.z, y1.w};
-                uint4 o;
-                T* ot = reinterpret_cast<T*>(&o);
-#pragma unroll
-                for (int j = 0; j < 8; j++) {
-                    float y = yy[j];
-                    if (Dh) y = fmaf(a.d_per_channel ? Dh[p8 + j] : Dh[0], xx[j], y);
-                    if (zg) y *= silu(zz[j]);
-                    ot[j] = from_f<T>(y);
-                }
-                *reinterpret_cast<uint4*>(out + go) = o;
-            }
-        } else {
-            for (int i = threadIdx.x; i < kQ * PP; i += kThreads) {
-                const int t = i / PP, p = i % PP;
-                if (t >= cl || p >= P) continue;
-                const long long go = (long long)t * xrow + p;
-                float y = sY[t * LY + p];
-                if (Dh) y = fmaf(a.d_per_channel ? Dh[p] : Dh[0], to_f(xg[go]), y);
-                if (zg) y *= silu(to_f(zg[go]));
-                out[go] = from_f<T>(y);
-            }
-        }
-    }
-#endif
-}
-
-// ---- K1, first version: loads and products of a head in turn ----
-template <typename T>
-__global__ void __launch_bounds__(kThreads) chunk_state_kernel_v1(mr_ssd_args a, Dims dm, float* S_loc, float* decay) {
+__global__ void __launch_bounds__(kThreads) chunk_state_kernel(mr_ssd_args a, Dims dm, float* S_loc, float* decay) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     const int c = blockIdx.x, hg = blockIdx.y, b = blockIdx.z;
     const int L = a.length, H = a.heads, P = a.head_dim, N = a.state, G = a.groups;
@@ -432,9 +163,9 @@ __global__ void __launch_bounds__(kThreads) chunk_state_kernel_v1(mr_ssd_args a,
 #endif
 }
 
-// ---- K3, first version: loads and products of a head in turn ----
+// ---- K3: chunk outputs (per head in turn: loads, then the products) ----
 template <typename T>
-__global__ void __launch_bounds__(kThreads, 2) chunk_scan_kernel_v1(mr_ssd_args a, Dims dm, const T* S_prev) {
+__global__ void __launch_bounds__(kThreads, 2) chunk_scan_kernel(mr_ssd_args a, Dims dm, const T* S_prev) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     const int c = blockIdx.x, hg = blockIdx.y, b = blockIdx.z;
     const int L = a.length, H = a.heads, P = a.head_dim, N = a.state, G = a.groups;
@@ -617,19 +348,12 @@ int launch(const mr_ssd_args& a) {
     float* decay = (float*)(ws + off_dec);
 
     dim3 grid(dm.nc, a.heads / dm.hb, a.batch);
-    // K1/K3 variants: 1 (default) takes a head's loads and products in turn; MAMBAREF_CUDA_SSD_VARIANT=2 overlaps
-    // the next head's copies with the current head (measured slower on the H200: fewer resident blocks).
-    static const char* var_env = getenv("MAMBAREF_CUDA_SSD_VARIANT");
-    const bool v1 = !(var_env && !strcmp(var_env, "2"));
-    const size_t LB = dm.NP + 8, LX = dm.PP + 8, LY = dm.PP + 8, LM = kQ + 8;
-    const size_t sm1 = (size_t)kQ * LB * 2 + (v1 ? 1 : 3) * (size_t)kQ * LX * 2 + 2 * kQ * 4;
-    const size_t region0 = std::max((size_t)kQ * LB * 2, (size_t)kQ * LY * 4);
-    const size_t sm3 = v1 ? (2 * (size_t)kQ * LB + (size_t)dm.PP * LB + (size_t)kQ * LX + (size_t)kQ * LM) * 2 +
-                                ((size_t)kQ * (kQ + 4) + (size_t)kQ * (dm.PP + 4) + 2 * kQ) * 4
-                          : region0 + ((size_t)kQ * LB + (size_t)dm.PP * LB + (size_t)kQ * LX + (size_t)kQ * LM) * 2 +
-                                ((size_t)kQ * LM + 2 * kQ) * 4;
-    auto k1 = v1 ? chunk_state_kernel_v1<T> : chunk_state_kernel<T>;
-    auto k3 = v1 ? chunk_scan_kernel_v1<T> : chunk_scan_kernel<T>;
+    const size_t LB = dm.NP + 8, LX = dm.PP + 8, LM = kQ + 8;
+    const size_t sm1 = (size_t)kQ * LB * 2 + (size_t)kQ * LX * 2 + 2 * kQ * 4;
+    const size_t sm3 = (2 * (size_t)kQ * LB + (size_t)dm.PP * LB + (size_t)kQ * LX + (size_t)kQ * LM) * 2 +
+                       ((size_t)kQ * (kQ + 4) + (size_t)kQ * (dm.PP + 4) + 2 * kQ) * 4;
+    auto k1 = chunk_state_kernel<T>;
+    auto k3 = chunk_scan_kernel<T>;
     cudaError_t err = cudaFuncSetAttribute(k1, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm1);
     if (err == cudaSuccess) err = cudaFuncSetAttribute(k3, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm3);
     // MAMBAREF_CUDA_SSD_PROFILE=1: per-kernel times on stderr (events between the launches; benchmarks only).
@@ -652,8 +376,7 @@ int launch(const mr_ssd_args& a) {
         float t[3] = {0, 0, 0};
         cudaEventSynchronize(ev[3]);
         for (int i = 0; i < 3; i++) cudaEventElapsedTime(&t[i], ev[i], ev[i + 1]);
-        fprintf(stderr, "ssd kernels (v%d, hb=%d): chunk_state %.1f us, state_passing %.1f us, chunk_scan %.1f us\n", v1 ? 1 : 2,
-                dm.hb, t[0] * 1e3, t[1] * 1e3, t[2] * 1e3);
+        fprintf(stderr, "ssd kernels (hb=%d): chunk_state %.1f us, state_passing %.1f us, chunk_scan %.1f us\n", dm.hb, t[0] * 1e3, t[1] * 1e3, t[2] * 1e3);
         for (auto& e : ev) cudaEventDestroy(e);
     }
     cudaError_t ferr = cudaFreeAsync(ws, 0);
