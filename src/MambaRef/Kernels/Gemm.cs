@@ -26,10 +26,7 @@ public static class Gemm
         SimdWidth? width = null)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(m);
-        ArgumentOutOfRangeException.ThrowIfNegative(n);
-        ArgumentOutOfRangeException.ThrowIfNegative(k);
-        if (m == 0 || n == 0)
+        if (NothingToDo(m, n, k))
         {
             return;
         }
@@ -101,10 +98,7 @@ public static class Gemm
         SimdWidth? width = null)
         where T : unmanaged, IBinaryFloatingPointIeee754<T>
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(m);
-        ArgumentOutOfRangeException.ThrowIfNegative(n);
-        ArgumentOutOfRangeException.ThrowIfNegative(k);
-        if (m == 0 || n == 0)
+        if (NothingToDo(m, n, k))
         {
             return;
         }
@@ -114,6 +108,15 @@ public static class Gemm
         CheckExtent(c.Length, m, n, ldc, nameof(c));
         var kernel = new RowsKernel<T>(a, lda, w, ldw, c, ldc, m, n, k, accumulate);
         VecDispatch.Run<T, RowsKernel<T>>(SimdCapabilities.Resolve(width), ref kernel);
+    }
+
+    /// <summary>Rejects negative sizes; true when C is empty.</summary>
+    private static bool NothingToDo(int m, int n, int k)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(m);
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        return m == 0 || n == 0;
     }
 
     private static void CheckExtent(int length, int rows, int cols, int ld, string name)
