@@ -97,8 +97,8 @@ internal sealed class RowParallel<T> : IDisposable
         var packed = ArrayPool<T>.Shared.Rent(n * k);
         try
         {
-            // The packing streams n·k elements once, which for a short prompt costs as much as the product: split
-            // it too (row blocks of W, whole registers wide; a pure copy, so the split cannot change any result).
+            // The packing streams n·k elements once, a sizeable share of the work for a few hundred rows: split it
+            // too (row blocks of W, whole registers wide; a pure copy, so the split cannot change any result).
             int packBlocks = (n + 15) / 16;
             Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
             {
