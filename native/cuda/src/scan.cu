@@ -1,13 +1,16 @@
 // Mamba-1 selective scan forward (MATH.md §2).
 //
-// One block of 128 threads handles CPB channels of one batch row; TPC threads share a channel and each keeps
-// NPT state entries in registers (N <= NPT*TPC). The sequence is walked in chunks of TT tokens:
+// Per-token B and C with N <= 16 (the Mamba-1 case) take the warp-per-channel-group fast path of scan_warp.cuh;
+// everything else takes the general kernel below.
+//
+// General kernel: one block of 128 threads handles CPB channels of one batch row; TPC threads share a channel and
+// each keeps NPT state entries in registers (N <= NPT*TPC). The sequence is walked in chunks of TT tokens:
 //   load:   u, δ, z tiles (coalesced along L) → Δ = softplus(δ + bias), Δu into shared memory (transposed);
 //           per-token B/C of the groups the block touches → shared memory;
 //   scan:   h = exp2(Δ·A·log2e)·h + Δu·B_t, y_t = Σ C_t·h (partial sums reduced across the TPC lanes);
 //   store:  out = (y + D·u)·silu(z), coalesced along L.
 #include "common.cuh"
-#include "scan_chunked.cuh"
+#include "scan_warp.cuh"
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -238,27 +241,16 @@ static int launch_scan(const mr_scan_args& a) {
     return MR_OK;
 }
 
-// Variants of the chunked fast path (scan_chunked.cuh), by name "c<NPT>p<NPOLY>s<NSTAGE>"; "legacy" forces the
-// general kernel above. MAMBAREF_CUDA_SCAN_KERNEL selects one (benchmarks); unset, the default is used.
-template <typename T>
-static int chunked_variant(const mr_scan_args& a, const char* v) {
-    using namespace cscan;
-    if (!v || !*v) v = "c4p0s2";
-    if (!strcmp(v, "c4p0s2")) return launch<T, 4, 0, 2>(a);
-    if (!strcmp(v, "c4p1s2")) return launch<T, 4, 1, 2>(a);
-    if (!strcmp(v, "c4p0s3")) return launch<T, 4, 0, 3>(a);
-    if (!strcmp(v, "c2p0s2")) return launch<T, 2, 0, 2>(a);
-    if (!strcmp(v, "c8p0s2")) return launch<T, 8, 0, 2>(a);
-    if (!strcmp(v, "c8p1s2")) return launch<T, 8, 1, 2>(a);
-    return fail(MR_ERR_INVALID_ARGUMENT, "MAMBAREF_CUDA_SCAN_KERNEL: unknown variant '%s'", v);
-}
-
+// The fast path (scan_warp.cuh) where it applies, else the general kernel above. MAMBAREF_CUDA_SCAN_KERNEL=legacy
+// (read once per process; benchmarks) forces the general kernel.
 template <typename T>
 static int dispatch_scan(const mr_scan_args& a) {
     int N = a.state;
-    static const char* variant = getenv("MAMBAREF_CUDA_SCAN_KERNEL");
-    const bool legacy = variant && !strcmp(variant, "legacy");
-    if (!legacy && cscan::applicable(a, (int)sizeof(T))) return chunked_variant<T>(a, variant);
+    static const char* env = getenv("MAMBAREF_CUDA_SCAN_KERNEL");
+    const bool legacy = env && !strcmp(env, "legacy");
+    if (env && *env && !legacy)
+        return fail(MR_ERR_INVALID_ARGUMENT, "MAMBAREF_CUDA_SCAN_KERNEL: unknown value '%s' (only 'legacy')", env);
+    if (!legacy && wscan::applicable(a, (int)sizeof(T), wscan::channels_per_warp<T>())) return wscan::launch<T>(a);
     if (N <= 4) return launch_scan<T, 4, 1>(a);
     if (N <= 8) return launch_scan<T, 4, 2>(a);
     if (N <= 16) {
