@@ -174,7 +174,9 @@ int main(int argc, char** argv) {
 
     /* Mamba-2: B=8, L=4096, H=24, P=64, N=128, G=1, D per head, z, dt_bias, softplus. */
     if (do_ssd) {
-        const int B = 8, L = 4096, H = 24, P = 64, N = 128, Q = 64;
+        /* MAMBAREF_BENCH_SSD_BATCH: another batch size (e.g. 1, the prefill of one prompt) */
+        const int B = getenv("MAMBAREF_BENCH_SSD_BATCH") && atoi(getenv("MAMBAREF_BENCH_SSD_BATCH")) > 0 ? atoi(getenv("MAMBAREF_BENCH_SSD_BATCH")) : 8;
+        const int L = 4096, H = 24, P = 64, N = 128, Q = 64;
         int dts[3] = {MR_F32, MR_F16, MR_BF16};
         size_t count = (size_t)B * L * H * P;
         float* ref = (float*)malloc(count * sizeof(float));
@@ -232,7 +234,7 @@ int main(int argc, char** argv) {
             }
             /* float64 recurrence for two heads over the whole sequence (out and final state) */
             {
-                const int samples[2][2] = {{0, 0}, {7, 23}};
+                const int samples[2][2] = {{0, 0}, {B - 1, 23}};
                 double* hs = (double*)malloc(sizeof(double) * P * N);
                 float* fin_h = (float*)malloc(sizeof(float) * P * N);
                 double rtol, atol, worst = 0;

@@ -25,35 +25,58 @@ struct SsdShape {
     int NP;  // N padded to a multiple of 16
 };
 
-// Δ for the chunk and the inclusive prefix sums cum_i = Σ_{s<=i} Δ_s A (tokens past the end get Δ = 0).
+// Δ for the chunk and the inclusive prefix sums cum_i = Σ_{s<=i} Δ_s A (tokens past the end get Δ = 0), in two
+// steps so that the loads can be issued ahead: dt_load gives lane l of warp 0 the raw dt of tokens 2l, 2l + 1;
+// dt_finish (warp 0) adds the bias, applies softplus / the limit and writes Δ and the prefix sums.
+template <typename T>
+__device__ __forceinline__ void dt_load(const mr_ssd_args& a, int b, int h, int t0, int cl, float (&raw)[2]) {
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int i = lane * 2 + r;
+        raw[r] = i < cl ? to_f(((const T*)a.dt)[((long long)b * a.length + t0 + i) * a.heads + h]) : 0.f;
+    }
+}
+// s_w (may be NULL): the chunk-state weights w_i = exp(cum_last − cum_i)·Δ_i.
+__device__ __forceinline__ void dt_finish(const mr_ssd_args& a, int h, int cl, const float (&raw)[2], float* s_dt, float* s_cum,
+                                          float* s_w = nullptr) {
+    const int lane = threadIdx.x & 31;
+    const float A = a.A[h];
+    float v[2];
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int i = lane * 2 + r;
+        float dt = 0.f;
+        if (i < cl) {
+            dt = raw[r] + (a.dt_bias ? a.dt_bias[h] : 0.f);
+            if (a.dt_softplus) dt = softplus(dt);
+            if (a.dt_limit) dt = fminf(fmaxf(dt, a.dt_min), a.dt_max);
+        }
+        s_dt[i] = dt;
+        v[r] = dt * A;
+    }
+    const float pair = v[0] + v[1];
+    float incl = pair;
+#pragma unroll
+    for (int off = 1; off < 32; off <<= 1) {
+        const float o = __shfl_up_sync(0xffffffffu, incl, off);
+        if (lane >= off) incl += o;
+    }
+    const float excl = incl - pair;
+    s_cum[lane * 2] = excl + v[0];
+    s_cum[lane * 2 + 1] = incl;
+    if (s_w) {
+        const float last = __shfl_sync(0xffffffffu, incl, 31);
+        s_w[lane * 2] = __expf(last - (excl + v[0])) * s_dt[lane * 2];
+        s_w[lane * 2 + 1] = __expf(last - incl) * s_dt[lane * 2 + 1];
+    }
+}
 template <typename T>
 __device__ __forceinline__ void chunk_dt(const mr_ssd_args& a, int b, int h, int t0, int cl, float* s_dt, float* s_cum) {
     if (threadIdx.x < 32) {
-        const int lane = threadIdx.x;
-        const float A = a.A[h];
-        float v[2];
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-            int i = lane * 2 + r;
-            float dt = 0.f;
-            if (i < cl) {
-                dt = to_f(((const T*)a.dt)[((long long)b * a.length + t0 + i) * a.heads + h]) + (a.dt_bias ? a.dt_bias[h] : 0.f);
-                if (a.dt_softplus) dt = softplus(dt);
-                if (a.dt_limit) dt = fminf(fmaxf(dt, a.dt_min), a.dt_max);
-            }
-            s_dt[i] = dt;
-            v[r] = dt * A;
-        }
-        float pair = v[0] + v[1];
-        float incl = pair;
-#pragma unroll
-        for (int off = 1; off < 32; off <<= 1) {
-            float o = __shfl_up_sync(0xffffffffu, incl, off);
-            if (lane >= off) incl += o;
-        }
-        float excl = incl - pair;
-        s_cum[lane * 2] = excl + v[0];
-        s_cum[lane * 2 + 1] = incl;
+        float raw[2];
+        dt_load<T>(a, b, h, t0, cl, raw);
+        dt_finish(a, h, cl, raw, s_dt, s_cum);
     }
 }
 
@@ -515,8 +538,8 @@ extern "C" int mr_ssd_fwd(const mr_ssd_args* a) {
     int NP = (a->state + 15) / 16 * 16;
     // MAMBAREF_CUDA_SSD_KERNEL=legacy selects the fused sequential kernel for f16/bf16 (benchmark comparisons).
     static const char* kernel = getenv("MAMBAREF_CUDA_SSD_KERNEL");
-    // The chunk-parallel path keeps a head's [P × N] state tile in shared memory (P <= 128) and has no seq_idx
-    // (packed sequences take the fused kernel).
+    // The chunked path (ssd_chunked.cuh) stages a head's [P × N] state per chunk in shared memory (P <= 128) and has
+    // no seq_idx (packed sequences take the fused kernel).
     const bool legacy = (kernel && !strcmp(kernel, "legacy")) || a->head_dim > 128 || a->seq_idx != nullptr;
     switch (a->dtype) {
         case MR_F32: return launch_f32(*a, NP);

@@ -66,12 +66,13 @@ public sealed class CudaBackendTests
         BackendCases.AssertWithin(actual.LastState.Data, expected.LastState.Data, BackendCases.Tolerance(ElementType.Float32), "last_state");
     }
 
-    /// <summary>SSD shapes: the SSD form tests' generator (small P, N, G, every option) plus model-like P and N.</summary>
+    /// <summary>SSD shapes: the SSD form tests' generator (small P, N, G, every option) plus model-like P and N (P = 128 is
+    /// the largest head dimension of the chunked 16-bit path, its largest shared-memory layout).</summary>
     private static FsCheck.Gen<SsdCase> SsdGen() =>
         FsCheck.Fluent.Gen.OneOf(
             SsdCases.Gen(maxLength: 200, allowPacked: false),
             from c in SsdCases.Gen(maxLength: 300, allowPacked: false)
-            from p in FsCheck.Fluent.Gen.Elements(16, 33, 64, 80)
+            from p in FsCheck.Fluent.Gen.Elements(16, 33, 64, 80, 128)
             from n in FsCheck.Fluent.Gen.Elements(16, 64, 100, 128)
             select c with { HeadDim = p, StateSize = n });
 
