@@ -9,6 +9,7 @@
 #include <string.h>
 #include <stdint.h>
 #include "mambaref_cuda.h"
+#include "host16.h"
 
 #define PEAK_GBS 4800.0 /* H200 HBM3e */
 
@@ -23,33 +24,6 @@ static uint32_t rng = 12345u;
 static float frand(float lo, float hi) {
     rng = rng * 1664525u + 1013904223u;
     return lo + (hi - lo) * ((rng >> 8) * (1.0f / 16777216.0f));
-}
-
-static uint16_t to16(float x, int dtype) {
-    uint32_t b;
-    memcpy(&b, &x, 4);
-    if (dtype == MR_BF16) return (uint16_t)((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16);
-    /* float → half (normal range only; inputs are small) */
-    uint32_t sign = (b >> 16) & 0x8000u;
-    int32_t exp = (int32_t)((b >> 23) & 0xFF) - 127 + 15;
-    uint32_t mant = b & 0x7FFFFFu;
-    if (exp <= 0) return (uint16_t)sign;
-    uint32_t h = sign | ((uint32_t)exp << 10) | (mant >> 13);
-    uint32_t rem = mant & 0x1FFFu;
-    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++;
-    return (uint16_t)h;
-}
-
-static float from16(uint16_t hbits, int dtype) {
-    float v;
-    uint32_t w;
-    if (dtype == MR_BF16) w = (uint32_t)hbits << 16;
-    else {
-        uint32_t sgn = (hbits & 0x8000u) << 16, e = (hbits >> 10) & 0x1F, m = hbits & 0x3FF;
-        w = e == 0 ? sgn : (sgn | ((e - 15 + 127) << 23) | (m << 13));
-    }
-    memcpy(&v, &w, 4);
-    return v;
 }
 
 /* Random device tensor; when keep is not NULL, *keep receives the host values as stored (rounded to 16 bits). */
