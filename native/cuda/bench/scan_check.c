@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
         int G = (cs % 4 == 1) ? 2 : 1;
         int D = 16 * irand(1, 6) * G;
         if (cs % 7 == 3) D = G * irand(1, 40);  /* channel counts that are no multiple of 16 */
+        if (cs % 7 == 5) D = G * 8 * (2 * irand(0, 4) + 1);  /* odd multiples of 8 per group: one-warp fast-path blocks */
         int Ls[8] = {1, 8, 64, 96, 200, 264, 1000, 1032};
         int L = Ls[cs % 8];
         if (cs % 11 == 5) L = irand(1, 300);

@@ -1,6 +1,6 @@
 // Mamba-1 selective scan forward (MATH.md §2).
 //
-// Per-token B and C with N <= 16 (the Mamba-1 case) take the warp-per-channel-group fast path of scan_warp.cuh;
+// Per-token B and C with N <= 16 (the Mamba-1 case) take the fast path of scan_warp.cuh (warps of 8 channels);
 // everything else takes the general kernel below.
 //
 // General kernel: one block of 128 threads handles CPB channels of one batch row; TPC threads share a channel and
@@ -250,7 +250,10 @@ static int dispatch_scan(const mr_scan_args& a) {
     const bool legacy = env && !strcmp(env, "legacy");
     if (env && *env && !legacy)
         return fail(MR_ERR_INVALID_ARGUMENT, "MAMBAREF_CUDA_SCAN_KERNEL: unknown value '%s' (only 'legacy')", env);
-    if (!legacy && wscan::applicable(a, (int)sizeof(T), wscan::channels_per_warp<T>())) return wscan::launch<T>(a);
+    if (!legacy) {
+        const int st = wscan::try_launch<T>(a);
+        if (st >= 0) return st;
+    }
     if (N <= 4) return launch_scan<T, 4, 1>(a);
     if (N <= 8) return launch_scan<T, 4, 2>(a);
     if (N <= 16) {

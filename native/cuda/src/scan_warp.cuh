@@ -1,19 +1,19 @@
 // Mamba-1 selective scan forward, fast path for N <= 16 with per-token B and C (MATH.md §2), included by scan.cu.
 //
-// Every warp is its own block and runs its own pipeline (only __syncwarp, no block barrier): CW = 32 / SW channels
-// of one batch row, all 16 (zero-padded) states; lane = channel·SW + slice, each lane keeping NPT = 16 / SW state
-// entries of its channel in registers. The sequence is walked in chunks of TT tokens with an NSTAGE-deep cp.async
-// pipeline (u, δ, z rows of the warp's channels and the B, C rows of its group, 16-byte copies). Per chunk:
-//   E: Δ = softplus(δ + bias) and Δu once per (channel, token) → s_dd [CW][TT] as (Δ, Δu) pairs; 16-bit B/C
-//      rows → float32 (float32 storage: read in place)
-//   S: 4 tokens at a time: h = 2^(Δ·A·log2e)·h + Δu·B_t and the partial y_t = Σ C_t·h over the lane's states
-//      → s_y [SW][CW][TT]; B/C come as 16-byte reads of 4 tokens of one state row, the same for every channel
-//      of the warp (a broadcast), so shared-memory traffic per state update is small
-//   O: out = (Σ partials + D·u)·silu(z), 16-byte stores.
-// The warps of a multiprocessor drift apart freely, so the exponentials of some overlap the copies and the
-// elementwise phases of others. On the H200, SW = 4 (8 channels, 4 states per lane, 16-token chunks, 2 stages)
-// is fastest for float32 storage and SW = 2 (16 channels, 8 states per lane, 32-token chunks, 3 stages) for
-// 16-bit storage (native/cuda/README.md has the measured alternatives).
+// A block of WPB warps handles 8·WPB channels of one batch row; every warp owns 8 channels with 4 lanes per channel
+// (state slices s of 4 states each, kept in registers). The sequence is walked in chunks of TT tokens through an
+// NSTAGE-deep cp.async pipeline; the block shares one copy of the B and C rows of its group per chunk (the only
+// block barrier, once per chunk). Per chunk and warp:
+//   E: lane (channel c, slice s) forms Δ = softplus(δ + bias) and Δu for its channel's tokens s·TT/4 .. (one or two
+//      16-byte vectors) → s_dd [8][TT] as (Δ, Δu) pairs; 16-bit B/C rows → float32 (float32 storage: read in place)
+//   S: 4 tokens at a time: h = 2^(Δ·A·log2e)·h + Δu·B_t over the lane's 4 states, the partial y_t = Σ C_t·h in
+//      registers for the whole chunk, then → s_y [4 slices][8][TT]
+//   O: the lane sums the 4 slices' partials of its own tokens: out = (y + D·u)·silu(z) (u kept in registers from E),
+//      16-byte stores.
+// Lane bits (c0, s0, s1, c1, c2): lanes n and n^1 share a slice (the same B/C addresses), lanes n and n^2 share a
+// channel (the same Δ address), so the shared-memory return path packs two lanes per register for every broadcast
+// read of the recurrence. Row paddings make the other 16-byte accesses conflict-free. native/cuda/README.md has
+// the measured alternatives.
 #pragma once
 #include "common.cuh"
 
@@ -99,97 +99,111 @@ __device__ __forceinline__ void store_vec<__nv_bfloat16>(__nv_bfloat16* g, const
     *reinterpret_cast<uint4*>(g) = q;
 }
 
-template <typename T, int SW, int NSTAGE, int TT>
+// Lane roles: channel c (8 per warp) and state slice s (4 per channel, 4 states each). Lane bits (c0, s0, s1, c1, c2):
+// lanes n and n^1 share a slice (same B/C address), lanes n and n^2 share a channel (same Δ address), so every
+// broadcast shared-memory read packs two lanes per returned register.
+__device__ __forceinline__ int lane_channel(int lane) { return (lane & 1) | ((lane >> 3) << 1); }
+__device__ __forceinline__ int lane_slice(int lane) { return (lane >> 1) & 3; }
+
+template <typename T, int NSTAGE, int TT, int WPB>
 struct Cfg {
-    static constexpr int NPT = NS / SW;        // states per lane
-    static constexpr int CW = 32 / SW;         // channels per warp
+    static constexpr int SW = 4, NPT = 4, CW = 8;  // per warp; a block of WPB warps shares the B/C rows
     static constexpr int ES = sizeof(T);
-    static constexpr int VE = 16 / ES;         // elements per 16-byte vector
-    static constexpr int VPR = TT / VE;        // vectors per stage row
-    static constexpr int RS = 32 / VPR;        // rows covered by one warp-wide copy instruction
-    static constexpr int RB = TT * ES + 16;    // stage row bytes, padded: conflict-free 16-byte column reads
-    static constexpr int ROWS = 3 * CW + 2 * NS;  // u, δ, z rows of the channels; B, C rows of the group
-    // float32 B/C rows (the stage itself for T = float, else a converted copy): row q at q·FRB + (q / NPT)·XB, the
-    // extra XB per state slice puts the SW slices' 16-byte reads of one token group into different banks.
-    static constexpr int FRB = TT * 4 + 16;
+    static constexpr int VE = 16 / ES;
+    static constexpr int TPL = TT / SW;        // tokens per lane in the elementwise phases: NV 16-byte vectors
+    static constexpr int NV = TPL / VE;
+    static constexpr int RB = TT * ES + (NV == 1 ? 0 : 16);  // u, δ, z stage rows (padded when NV > 1)
+    static constexpr int VPR = TT * ES / 16;
+    static constexpr int RS = 32 / VPR;
+    static constexpr int RBB = TT * ES + 16;   // 16-bit B/C stage rows (padded)
+    static constexpr int FRB = TT * 4 + 16;    // float32 B/C rows
     static constexpr int XB = 128 / SW;
-    static constexpr int BCF = 2 * NS * FRB + 2 * SW * XB;  // bytes of a float32 B/C block
-    static constexpr int STAGE = 3 * CW * RB + (ES == 4 ? BCF : 2 * NS * RB);
-    static constexpr int JV = ROWS / RS;       // copies per lane per chunk
-    static constexpr int DDW = TT * 2 + 4;     // s_dd row (channel) stride in floats: (Δ, Δu) pairs along t
-    static constexpr int YRW = TT + 4;         // s_y row stride in floats
-    static constexpr int SYW = CW * YRW + 32 / SW;  // s_y slice stride in floats (slices in different banks)
-    static constexpr size_t SMEM = (size_t)NSTAGE * STAGE + (ES == 4 ? 0 : BCF) + (size_t)CW * DDW * 4 + (size_t)SW * SYW * 4;
-    static_assert(ROWS % RS == 0 && CW % RS == 0 && NS % RS == 0 && (CW * VPR) % 32 == 0 && TT % 4 == 0, "layout");
+    static constexpr int BCF = 2 * NS * FRB + 2 * SW * XB;
+    static constexpr int UZB = 3 * CW * RB;      // one warp's u, δ, z rows
+    static constexpr int STAGE = WPB * UZB + (ES == 4 ? BCF : 2 * NS * RBB);
+    static constexpr int BCI = NS / RS;          // B (and C) copy instructions per chunk, split over the warps
+    static constexpr int DDW = TT * 2 + 4;
+    static constexpr int YRW = TPL == 4 ? TT : TT + 4;
+    static constexpr int SYW = CW * YRW + (TPL == 4 ? 4 : 8);
+    static constexpr int WSM = (ES == 4 ? 0 : BCF) + CW * DDW * 4 + SW * SYW * 4;  // per-warp scratch bytes
+    static constexpr size_t SMEM = (size_t)NSTAGE * STAGE + (size_t)WPB * WSM;
+    static_assert(NV * VE == TPL && RS * VPR == 32 && CW % RS == 0 && NS % RS == 0 && RS % NPT == 0 && (2 * BCI) % WPB == 0, "layout");
 };
 
-template <typename T, int SW, int NSTAGE, int TT>
-__global__ void __launch_bounds__(32) scan_kernel(mr_scan_args a) {
-    using C = Cfg<T, SW, NSTAGE, TT>;
-    constexpr int NPT = C::NPT, CW = C::CW, VE = C::VE, VPR = C::VPR, RS = C::RS, RB = C::RB, ES = C::ES;
-    constexpr int FRB = C::FRB, XB = C::XB, DDW = C::DDW, YRW = C::YRW, SYW = C::SYW;
+template <typename T, int NSTAGE, int TT, int WPB>
+__global__ void __launch_bounds__(32 * WPB, 12 / WPB) scan_kernel(mr_scan_args a) {
+    using C = Cfg<T, NSTAGE, TT, WPB>;
+    constexpr int NPT = C::NPT, CW = C::CW, VE = C::VE, VPR = C::VPR, RS = C::RS, RB = C::RB, RBB = C::RBB, ES = C::ES;
+    constexpr int FRB = C::FRB, XB = C::XB, DDW = C::DDW, YRW = C::YRW, SYW = C::SYW, TPL = C::TPL;
     const int D = a.dim, L = a.length, N = a.state;
-    const int b = blockIdx.y, d0 = blockIdx.x * CW;
-    const int lane = threadIdx.x;
-    const int gB = d0 / (D / a.groups_b), gC = d0 / (D / a.groups_c);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int b = blockIdx.y, db = blockIdx.x * CW * WPB, d0 = db + warp * CW;
+    const int gB = db / (D / a.groups_b), gC = db / (D / a.groups_c);
     const bool has_z = a.z != nullptr;
 
     extern __shared__ __align__(16) unsigned char smem[];
     unsigned char* stages = smem;
-    unsigned char* s_bcf = smem + NSTAGE * C::STAGE;  // 16-bit types: float32 B/C of the current chunk
-    float* s_dd = reinterpret_cast<float*>(s_bcf + (ES == 4 ? 0 : C::BCF));  // [CW][TT] (Δ, Δu), row stride DDW
-    float* s_y = s_dd + CW * DDW;                                             // [SW][CW][TT] partial y
+    unsigned char* s_bcf = smem + NSTAGE * C::STAGE + warp * C::WSM;
+    float* s_dd = reinterpret_cast<float*>(s_bcf + (ES == 4 ? 0 : C::BCF));
+    float* s_y = s_dd + CW * DDW;
 
-    const long long row0 = ((long long)b * D + d0) * L;  // element offset of channel d0, token 0
+    const long long row0 = ((long long)b * D + d0) * L;
     const T* Bg = (const T*)a.B + ((long long)b * a.groups_b + gB) * N * (long long)L;
     const T* Cg = (const T*)a.C + ((long long)b * a.groups_c + gC) * N * (long long)L;
 
-    // Copies: lane owns column col of rows r0 + j·RS (j < JV). Row blocks: u [0, CW), δ [CW, 2CW), z [2CW, 3CW),
-    // B [3CW, 3CW+16), C [3CW+16, 3CW+32); the block of each j is a compile-time fact. Rows of states >= N and
-    // tokens >= L are zero-filled (source size 0; the source address then stays a valid one).
+    // Copy role: per chunk every lane issues CW / RS copies of each of its warp's u, δ, z row blocks and 2·BCI / WPB of
+    // the block's B and C row blocks (16 bytes of column col of row r0 + m·RS each). Rows of states >= N are
+    // zero-filled (source size 0, source address row 0); so are tokens >= L, in the last chunk only.
     const int col = lane % VPR, r0 = lane / VPR;
-    const T* pu = (const T*)a.u + row0 + (long long)r0 * L + col * VE;
-    const T* pd = (const T*)a.delta + row0 + (long long)r0 * L + col * VE;
-    const T* pz = has_z ? (const T*)a.z + row0 + (long long)r0 * L + col * VE : pu;
-    const T* pb = Bg + (long long)(r0 < N ? r0 : 0) * L + col * VE;
-    const T* pc = Cg + (long long)(r0 < N ? r0 : 0) * L + col * VE;
+    const long long rowl = row0 + (long long)r0 * L + col * VE;
+    const T* pu = (const T*)a.u + rowl;
+    const T* pd = (const T*)a.delta + rowl;
+    const T* pz = has_z ? (const T*)a.z + rowl : pu;
+    const int zsz = has_z ? 16 : 0;
     const long long step = (long long)RS * L;
-    unsigned nmask = 0;  // bit m: state row r0 + m·RS exists
+    constexpr int NBC = 2 * C::BCI / WPB;  // B/C copies per lane and chunk
+    const T* pbc[NBC];
+    int bcsz[NBC], bcoff[NBC];
 #pragma unroll
-    for (int m = 0; m < NS / RS; m++) nmask |= (r0 + m * RS < N) ? 1u << m : 0u;
-    const int soff = r0 * RB + col * 16;
-    const int soff_bc = ES == 4 ? r0 * FRB + (r0 / NPT) * XB + col * 16 : r0 * RB + col * 16;
-    auto issue = [&](int k, int st) {
+    for (int jj = 0; jj < NBC; jj++) {
+        const int j = jj * WPB + warp;  // B row blocks 0 .. BCI-1, then C
+        const bool isc = j >= C::BCI;
+        const int m = isc ? j - C::BCI : j;
+        const bool ok = r0 + m * RS < N;
+        pbc[jj] = (isc ? Cg : Bg) + (ok ? (long long)(r0 + m * RS) * L : 0) + col * VE;
+        bcsz[jj] = ok ? 16 : 0;
+        const int row = (isc ? NS : 0) + m * RS + r0;
+        bcoff[jj] = WPB * C::UZB + (ES == 4 ? row * FRB + (row / NPT) * XB : row * RBB) + col * 16;
+    }
+    const int soff = warp * C::UZB + r0 * RB + col * 16;
+    auto issue = [&](int k, int st_off) {
         const int t0 = k * TT;
-        const bool in = t0 + col * VE < L;
-        const int ts = in ? t0 : 0;
-        const int sz = in ? 16 : 0;
-        unsigned char* sp = stages + st * C::STAGE;
+        unsigned char* sp = stages + st_off;
+        if (t0 + TT <= L) {
 #pragma unroll
-        for (int m = 0; m < CW / RS; m++) {
-            cp_async16(sp + soff + m * RS * RB, pu + m * step + ts, sz);
-            cp_async16(sp + soff + (CW + m * RS) * RB, pd + m * step + ts, sz);
-            cp_async16(sp + soff + (2 * CW + m * RS) * RB, pz + m * step + ts, has_z ? sz : 0);
-        }
-#pragma unroll
-        for (int m = 0; m < NS / RS; m++) {
-            const bool ok = (nmask >> m) & 1u;
-            const T* qb = ok ? pb + m * step : pb;
-            const T* qc = ok ? pc + m * step : pc;
-            const int zs = ok ? sz : 0;
-            if constexpr (ES == 4) {
-                // rows q = r0 + m·RS (B) and 16 + q (C) at q·FRB + (q / NPT)·XB; (m·RS) / NPT + r0 / NPT = q / NPT
-                cp_async16(sp + 3 * CW * RB + soff_bc + m * RS * FRB + ((m * RS) / NPT) * XB, qb + ts, zs);
-                cp_async16(sp + 3 * CW * RB + soff_bc + (NS + m * RS) * FRB + ((NS + m * RS) / NPT) * XB, qc + ts, zs);
-            } else {
-                cp_async16(sp + 3 * CW * RB + soff_bc + m * RS * RB, qb + ts, zs);
-                cp_async16(sp + 3 * CW * RB + soff_bc + (NS + m * RS) * RB, qc + ts, zs);
+            for (int m = 0; m < CW / RS; m++) {
+                cp_async16(sp + soff + m * RS * RB, pu + m * step + t0, 16);
+                cp_async16(sp + soff + (CW + m * RS) * RB, pd + m * step + t0, 16);
+                cp_async16(sp + soff + (2 * CW + m * RS) * RB, pz + m * step + t0, zsz);
             }
+#pragma unroll
+            for (int jj = 0; jj < NBC; jj++) cp_async16(sp + bcoff[jj], pbc[jj] + t0, bcsz[jj]);
+        } else {
+            const bool in = t0 + col * VE < L;
+            const int ts = in ? t0 : 0, sz = in ? 16 : 0;
+#pragma unroll
+            for (int m = 0; m < CW / RS; m++) {
+                cp_async16(sp + soff + m * RS * RB, pu + m * step + ts, sz);
+                cp_async16(sp + soff + (CW + m * RS) * RB, pd + m * step + ts, sz);
+                cp_async16(sp + soff + (2 * CW + m * RS) * RB, pz + m * step + ts, has_z ? sz : 0);
+            }
+#pragma unroll
+            for (int jj = 0; jj < NBC; jj++) cp_async16(sp + bcoff[jj], pbc[jj] + ts, bcsz[jj] ? sz : 0);
         }
     };
+    auto next_stage = [](int off) { return off + C::STAGE == NSTAGE * C::STAGE ? 0 : off + C::STAGE; };
 
-    // Scan role: channel c, state slice s (states s·NPT .. +NPT-1). Elementwise role: channel lane % CW.
-    const int c = lane / SW, s = lane % SW;
+    const int c = lane_channel(lane), s = lane_slice(lane);
     const int d = d0 + c;
     float h[NPT], A2[NPT];
 #pragma unroll
@@ -198,58 +212,64 @@ __global__ void __launch_bounds__(32) scan_kernel(mr_scan_args a) {
         A2[k] = n < N ? a.A[(long long)d * N + n] * kLog2e : 0.f;
         h[k] = (n < N && a.h0) ? a.h0[((long long)b * D + d) * N + n] : 0.f;
     }
-    const int ce = lane % CW;
-    const float bias_e = a.delta_bias ? a.delta_bias[d0 + ce] : 0.f;
-    const float D_e = a.D ? a.D[d0 + ce] : 0.f;
-    // Byte offsets of this lane's first B and C rows inside a float32 B/C block.
+    const float bias = a.delta_bias ? a.delta_bias[d] : 0.f;
+    const float Dd = a.D ? a.D[d] : 0.f;
     const int boff = (s * NPT) * FRB + s * XB;
     const int coff = (NS + s * NPT) * FRB + (NS / NPT + s) * XB;
+    const int te = s * TPL;  // this lane's tokens in the elementwise phases
 
     const int nchunks = (L + TT - 1) / TT;
+    int st_issue = 0, st_use = 0;  // byte offsets of the stage the next copies go to / the current chunk is in
 #pragma unroll
     for (int st = 0; st < NSTAGE - 1; st++) {
-        if (st < nchunks) issue(st, st);
+        if (st < nchunks) issue(st, st_issue);
         cp_async_commit();
+        st_issue = next_stage(st_issue);
     }
 
     for (int k = 0; k < nchunks; k++) {
         const int t0 = k * TT;
         cp_async_wait<NSTAGE - 2>();
-        __syncwarp();  // chunk k visible to the warp; every lane is done with chunk k-1 (its stage is free)
-        if (k + NSTAGE - 1 < nchunks) issue(k + NSTAGE - 1, (k + NSTAGE - 1) % NSTAGE);
+        if constexpr (WPB == 1) __syncwarp(); else __syncthreads();
+        if (k + NSTAGE - 1 < nchunks) issue(k + NSTAGE - 1, st_issue);
         cp_async_commit();
-        const unsigned char* stg = stages + (k % NSTAGE) * C::STAGE;
+        st_issue = next_stage(st_issue);
+        const unsigned char* stg = stages + st_use + warp * C::UZB;
+        const unsigned char* stg_bc = stages + st_use + WPB * C::UZB;
+        st_use = next_stage(st_use);
+        const bool in = t0 + te < L;
 
-        // ---- E: (Δ, Δu) per (channel, token) → s_dd; 16-bit B/C rows → float32 ----
+        // ---- E: (Δ, Δu) of this lane's channel and tokens → s_dd; D·u kept for the output ----
+        float uu[TPL];
+        {
+            float dl[TPL];
 #pragma unroll
-        for (int j = 0; j < CW * VPR / 32; j++) {
-            const int g = lane / CW + j * (32 / CW), t = g * VE;
-            float dl[VE], uu[VE];
-            load_vec<T>(stg + (CW + ce) * RB + t * ES, dl);
-            load_vec<T>(stg + ce * RB + t * ES, uu);
-            const bool in = t0 + t < L;
-            float o[2 * VE];
+            for (int v = 0; v < C::NV; v++) {
+                load_vec<T>(stg + (CW + c) * RB + (te + v * VE) * ES, dl + v * VE);
+                load_vec<T>(stg + c * RB + (te + v * VE) * ES, uu + v * VE);
+            }
+            float o[2 * TPL];
 #pragma unroll
-            for (int i = 0; i < VE; i++) {
-                float dt = dl[i] + bias_e;
+            for (int i = 0; i < TPL; i++) {
+                float dt = dl[i] + bias;
                 if (a.delta_softplus) dt = softplus_fast(dt);
-                dt = in ? dt : 0.f;  // tokens past the end leave the state unchanged
+                dt = in ? dt : 0.f;
                 o[2 * i] = dt;
                 o[2 * i + 1] = dt * uu[i];
             }
 #pragma unroll
-            for (int i = 0; i < VE / 2; i++)
-                *reinterpret_cast<float4*>(s_dd + ce * DDW + 2 * t + 4 * i) = make_float4(o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3]);
+            for (int i = 0; i < TPL / 2; i++)
+                *reinterpret_cast<float4*>(s_dd + c * DDW + 2 * te + 4 * i) = make_float4(o[4 * i], o[4 * i + 1], o[4 * i + 2], o[4 * i + 3]);
         }
         const unsigned char* bcf;
         if constexpr (ES == 4) {
-            bcf = stg + 3 * CW * RB;
+            bcf = stg_bc;
         } else {
-            const int q = lane;  // B/C row
+            const int q = lane;
 #pragma unroll
             for (int g = 0; g < VPR; g++) {
                 float v[VE];
-                load_vec<T>(stg + (3 * CW + q) * RB + g * 16, v);
+                load_vec<T>(stg_bc + q * RBB + g * 16, v);
 #pragma unroll
                 for (int i = 0; i < VE / 4; i++)
                     *reinterpret_cast<float4*>(s_bcf + q * FRB + (q / NPT) * XB + (g * VE + 4 * i) * 4) =
@@ -259,13 +279,12 @@ __global__ void __launch_bounds__(32) scan_kernel(mr_scan_args a) {
         }
         __syncwarp();
 
-        // ---- S: the recurrence over the chunk, 4 tokens at a time; the next group's operands are loaded before
-        // this group is computed ----
+        // ---- S: the recurrence over the chunk, 4 tokens at a time; partial y of the lane's 4 states in registers ----
+        float yp[TT];
         {
             const float* dd = s_dd + c * DDW;
             const unsigned char* bp = bcf + boff;
             const unsigned char* cp = bcf + coff;
-            float* yp = s_y + s * SYW + c * YRW;
             float4 v[2][2], bt[2][NPT], ct[2][NPT];
             auto load = [&](int t, int buf) {
                 v[buf][0] = *reinterpret_cast<const float4*>(dd + 2 * t);
@@ -279,23 +298,21 @@ __global__ void __launch_bounds__(32) scan_kernel(mr_scan_args a) {
             auto compute = [&](int buf, int t) {
                 const float dts[4] = {v[buf][0].x, v[buf][0].z, v[buf][1].x, v[buf][1].z};
                 const float dus[4] = {v[buf][0].y, v[buf][0].w, v[buf][1].y, v[buf][1].w};
-                float yv[4];
 #pragma unroll
                 for (int q = 0; q < 4; q++) {
-                    float y0 = 0.f, y1 = 0.f;
+                    float y = 0.f;
 #pragma unroll
                     for (int kk = 0; kk < NPT; kk++) {
                         const float bq = q == 0 ? bt[buf][kk].x : q == 1 ? bt[buf][kk].y : q == 2 ? bt[buf][kk].z : bt[buf][kk].w;
                         const float cq = q == 0 ? ct[buf][kk].x : q == 1 ? ct[buf][kk].y : q == 2 ? ct[buf][kk].z : ct[buf][kk].w;
                         const float x = dts[q] * A2[kk];
-                        h[kk] = fmaf(ex2_mufu(x), h[kk], dus[q] * bq);
-                        if (kk & 1) y1 = fmaf(cq, h[kk], y1); else y0 = fmaf(cq, h[kk], y0);
+                        const float e = ex2_mufu(x);
+                        h[kk] = fmaf(e, h[kk], dus[q] * bq);
+                        y = kk == 0 ? cq * h[kk] : fmaf(cq, h[kk], y);
                     }
-                    yv[q] = y0 + y1;
+                    yp[t + q] = y;
                 }
-                *reinterpret_cast<float4*>(yp + t) = make_float4(yv[0], yv[1], yv[2], yv[3]);
             };
-            // Buffer indices are literals, so the operand arrays stay in registers even if the loop is not unrolled.
             load(0, 0);
 #pragma unroll
             for (int t = 0; t < TT; t += 8) {
@@ -305,33 +322,41 @@ __global__ void __launch_bounds__(32) scan_kernel(mr_scan_args a) {
                 compute(1, t + 4);
             }
         }
+        // ---- the 4 slices' partial sums meet in shared memory ----
+        {
+            float* yw = s_y + s * SYW + c * YRW;
+#pragma unroll
+            for (int j = 0; j < TT / 4; j++)
+                *reinterpret_cast<float4*>(yw + 4 * j) = make_float4(yp[4 * j], yp[4 * j + 1], yp[4 * j + 2], yp[4 * j + 3]);
+        }
         __syncwarp();
 
-        // ---- O: out = (y + D u) silu(z) ----
+        // ---- O: out = (y + D u) silu(z) for this lane's channel and tokens ----
+        if (in) {
+            float o[TPL], zz[TPL];
+            if (has_z) {
 #pragma unroll
-        for (int j = 0; j < CW * VPR / 32; j++) {
-            const int g = lane / CW + j * (32 / CW), t = g * VE;
-            if (t0 + t >= L) continue;
-            float uu[VE], zz[VE], o[VE];
-            load_vec<T>(stg + ce * RB + t * ES, uu);
-            if (has_z) load_vec<T>(stg + (2 * CW + ce) * RB + t * ES, zz);
+                for (int v = 0; v < C::NV; v++) load_vec<T>(stg + (2 * CW + c) * RB + (te + v * VE) * ES, zz + v * VE);
+            }
 #pragma unroll
-            for (int i = 0; i < VE; i += 4) {
-                float4 y4 = *reinterpret_cast<const float4*>(s_y + ce * YRW + t + i);
+            for (int i = 0; i < TPL; i += 4) {
+                float4 y4 = *reinterpret_cast<const float4*>(s_y + c * YRW + te + i);
 #pragma unroll
-                for (int sl = 1; sl < SW; sl++) {
-                    const float4 p = *reinterpret_cast<const float4*>(s_y + sl * SYW + ce * YRW + t + i);
+                for (int sl = 1; sl < 4; sl++) {
+                    const float4 p = *reinterpret_cast<const float4*>(s_y + sl * SYW + c * YRW + te + i);
                     y4.x += p.x; y4.y += p.y; y4.z += p.z; y4.w += p.w;
                 }
-                o[i] = y4.x; o[i + 1] = y4.y; o[i + 2] = y4.z; o[i + 3] = y4.w;
+                o[i] = fmaf(Dd, uu[i], y4.x);
+                o[i + 1] = fmaf(Dd, uu[i + 1], y4.y);
+                o[i + 2] = fmaf(Dd, uu[i + 2], y4.z);
+                o[i + 3] = fmaf(Dd, uu[i + 3], y4.w);
+            }
+            if (has_z) {
+#pragma unroll
+                for (int i = 0; i < TPL; i++) o[i] *= silu(zz[i]);
             }
 #pragma unroll
-            for (int i = 0; i < VE; i++) {
-                float y = fmaf(D_e, uu[i], o[i]);
-                if (has_z) y *= silu(zz[i]);
-                o[i] = y;
-            }
-            store_vec<T>((T*)a.out + row0 + (long long)ce * L + t0 + t, o);
+            for (int v = 0; v < C::NV; v++) store_vec<T>((T*)a.out + row0 + (long long)c * L + t0 + te + v * VE, o + v * VE);
         }
     }
     cp_async_wait<0>();
@@ -345,8 +370,9 @@ __global__ void __launch_bounds__(32) scan_kernel(mr_scan_args a) {
     }
 }
 
-// Whether the warp path applies: per-token B and C, N <= 16, every warp's channels inside one group of B and of C,
-// L a multiple of the 16-byte vector, 16-byte aligned tensors.
+
+// Whether the fast path applies with cw channels per block: per-token B and C, N <= 16, every block's channels
+// inside one group of B and of C, L a multiple of the 16-byte vector, 16-byte aligned tensors.
 inline bool applicable(const mr_scan_args& a, int es, int cw) {
     auto al = [](const void* p) { return ((uintptr_t)p & 15) == 0; };
     const int ve = 16 / es;
@@ -355,27 +381,27 @@ inline bool applicable(const mr_scan_args& a, int es, int cw) {
            al(a.out) && (!a.z || al(a.z));
 }
 
-// TT32: tokens per chunk for float32 storage; 16-bit types take twice as many (the same bytes per row).
-template <typename T, int SW, int NSTAGE, int TT32>
+template <typename T, int NSTAGE, int TT, int WPB>
 int launch_cfg(const mr_scan_args& a) {
-    constexpr int TT = sizeof(T) == 4 ? TT32 : 2 * TT32;
-    using C = Cfg<T, SW, NSTAGE, TT>;
-    auto kernel = scan_kernel<T, SW, NSTAGE, TT>;
+    using C = Cfg<T, NSTAGE, TT, WPB>;
+    auto kernel = scan_kernel<T, NSTAGE, TT, WPB>;
     MR_CHECK_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)C::SMEM), "scan smem attribute");
-    dim3 grid(a.dim / C::CW, a.batch);
-    kernel<<<grid, 32, C::SMEM>>>(a);
+    dim3 grid(a.dim / (C::CW * WPB), a.batch);
+    kernel<<<grid, 32 * WPB, C::SMEM>>>(a);
     MR_CHECK_CUDA(cudaGetLastError(), "selective scan (fast path) launch");
     return MR_OK;
 }
 
-// Channels per warp of the configuration used for storage type T.
+// Launches the fast path when it applies (returns MR_OK or an error status) and returns -1 when it does not. Two
+// warps per block (16 channels) where the groups allow, else one. Float32 storage: 16-token chunks, 3 stages;
+// 16-bit storage: 32-token chunks, 2 stages (H200 measurements in native/cuda/README.md).
 template <typename T>
-constexpr int channels_per_warp() { return sizeof(T) == 4 ? 8 : 16; }
-
-template <typename T>
-int launch(const mr_scan_args& a) {
-    if constexpr (sizeof(T) == 4) return launch_cfg<T, 4, 2, 16>(a);
-    else return launch_cfg<T, 2, 3, 16>(a);
+int try_launch(const mr_scan_args& a) {
+    constexpr int es = (int)sizeof(T);
+    constexpr int NSTAGE = es == 4 ? 3 : 2, TT = es == 4 ? 16 : 32;
+    if (applicable(a, es, 16)) return launch_cfg<T, NSTAGE, TT, 2>(a);
+    if (applicable(a, es, 8)) return launch_cfg<T, NSTAGE, TT, 1>(a);
+    return -1;
 }
 
 }  // namespace wscan
