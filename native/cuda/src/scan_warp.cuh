@@ -159,11 +159,11 @@ __global__ void __launch_bounds__(32 * WPB, 12 / WPB) scan_kernel(mr_scan_args a
     const T* pu = (const T*)a.u + rowl;
     const T* pd = (const T*)a.delta + rowl;
     const T* pz = has_z ? (const T*)a.z + rowl : pu;
-    const int zsz = has_z ? 16 : 0;
     const long long step = (long long)RS * L;
     constexpr int NBC = 2 * C::BCI / WPB;  // B/C copies per lane and chunk
     const T* pbc[NBC];
-    int bcsz[NBC], bcoff[NBC];
+    bool bcok[NBC];
+    int bcoff[NBC];
 #pragma unroll
     for (int jj = 0; jj < NBC; jj++) {
         const int j = jj * WPB + warp;  // B row blocks 0 .. BCI-1, then C
@@ -171,26 +171,17 @@ __global__ void __launch_bounds__(32 * WPB, 12 / WPB) scan_kernel(mr_scan_args a
         const int m = isc ? j - C::BCI : j;
         const bool ok = r0 + m * RS < N;
         pbc[jj] = (isc ? Cg : Bg) + (ok ? (long long)(r0 + m * RS) * L : 0) + col * VE;
-        bcsz[jj] = ok ? 16 : 0;
+        bcok[jj] = ok;
         const int row = (isc ? NS : 0) + m * RS + r0;
         bcoff[jj] = WPB * C::UZB + (ES == 4 ? row * FRB + (row / NPT) * XB : row * RBB) + col * 16;
     }
     const int soff = warp * C::UZB + r0 * RB + col * 16;
+    // Chunk k's copies into the stage at byte offset st_off; ts / sz: token offset and source size of the lane's
+    // 16-byte pieces (constant in every chunk but the last).
     auto issue = [&](int k, int st_off) {
         const int t0 = k * TT;
         unsigned char* sp = stages + st_off;
-        if (t0 + TT <= L) {
-#pragma unroll
-            for (int m = 0; m < CW / RS; m++) {
-                cp_async16(sp + soff + m * RS * RB, pu + m * step + t0, 16);
-                cp_async16(sp + soff + (CW + m * RS) * RB, pd + m * step + t0, 16);
-                cp_async16(sp + soff + (2 * CW + m * RS) * RB, pz + m * step + t0, zsz);
-            }
-#pragma unroll
-            for (int jj = 0; jj < NBC; jj++) cp_async16(sp + bcoff[jj], pbc[jj] + t0, bcsz[jj]);
-        } else {
-            const bool in = t0 + col * VE < L;
-            const int ts = in ? t0 : 0, sz = in ? 16 : 0;
+        auto copy = [&](int ts, int sz) {
 #pragma unroll
             for (int m = 0; m < CW / RS; m++) {
                 cp_async16(sp + soff + m * RS * RB, pu + m * step + ts, sz);
@@ -198,7 +189,13 @@ __global__ void __launch_bounds__(32 * WPB, 12 / WPB) scan_kernel(mr_scan_args a
                 cp_async16(sp + soff + (2 * CW + m * RS) * RB, pz + m * step + ts, has_z ? sz : 0);
             }
 #pragma unroll
-            for (int jj = 0; jj < NBC; jj++) cp_async16(sp + bcoff[jj], pbc[jj] + ts, bcsz[jj] ? sz : 0);
+            for (int jj = 0; jj < NBC; jj++) cp_async16(sp + bcoff[jj], pbc[jj] + ts, bcok[jj] ? sz : 0);
+        };
+        if (t0 + TT <= L) {
+            copy(t0, 16);
+        } else {
+            const bool in = t0 + col * VE < L;
+            copy(in ? t0 : 0, in ? 16 : 0);
         }
     };
     auto next_stage = [](int off) { return off + C::STAGE == NSTAGE * C::STAGE ? 0 : off + C::STAGE; };
