@@ -99,9 +99,7 @@ __device__ __forceinline__ void store_vec<__nv_bfloat16>(__nv_bfloat16* g, const
     *reinterpret_cast<uint4*>(g) = q;
 }
 
-// Lane roles: channel c (8 per warp) and state slice s (4 per channel, 4 states each). Lane bits (c0, s0, s1, c1, c2):
-// lanes n and n^1 share a slice (same B/C address), lanes n and n^2 share a channel (same Δ address), so every
-// broadcast shared-memory read packs two lanes per returned register.
+// Lane → channel c (8 per warp) and state slice s (4 per channel): the bit layout described at the top.
 __device__ __forceinline__ int lane_channel(int lane) { return (lane & 1) | ((lane >> 3) << 1); }
 __device__ __forceinline__ int lane_slice(int lane) { return (lane >> 1) & 3; }
 
@@ -122,6 +120,8 @@ struct Cfg {
     static constexpr int UZB = 3 * CW * RB;      // one warp's u, δ, z rows
     static constexpr int STAGE = WPB * UZB + (ES == 4 ? BCF : 2 * NS * RBB);
     static constexpr int BCI = NS / RS;          // B (and C) copy instructions per chunk, split over the warps
+    // s_dd row (channel) stride and s_y row / slice strides, in floats: chosen so that the 16-byte accesses of the
+    // 8 lanes of a quarter warp (c0, s0, s1) fall into distinct banks
     static constexpr int DDW = TT * 2 + 4;
     static constexpr int YRW = TPL == 4 ? TT : TT + 4;
     static constexpr int SYW = CW * YRW + (TPL == 4 ? 4 : 8);
