@@ -121,7 +121,7 @@ struct Cfg {
     static constexpr int STAGE = WPB * UZB + (ES == 4 ? BCF : 2 * NS * RBB);
     static constexpr int BCI = NS / RS;          // B (and C) copy instructions per chunk, split over the warps
     // s_dd row (channel) stride and s_y row / slice strides, in floats: chosen so that the 16-byte accesses of the
-    // 8 lanes of a quarter warp (c0, s0, s1) fall into distinct banks
+    // 8 lanes of a quarter warp (c0, s0, s1) fall into distinct banks (except the s_dd writes of 32-token chunks: 2-way)
     static constexpr int DDW = TT * 2 + 4;
     static constexpr int YRW = TPL == 4 ? TT : TT + 4;
     static constexpr int SYW = CW * YRW + (TPL == 4 ? 4 : 8);
